@@ -1,0 +1,39 @@
+# finetuner — common tasks. `make install` once, then `make run` or `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: install run test test-unit lint emulator bench migrate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+
+run: install
+	$(BIN)/python -m api.embedded
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-unit: install
+	$(BIN)/python -m pytest -q tests/unit
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+emulator: install
+	$(BIN)/python -m emulator --host 127.0.0.1 --port 8090
+
+bench: install
+	$(BIN)/python -m bench
+
+migrate: install
+	$(BIN)/alembic upgrade head
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,125 @@
+"""The model catalog: one table saying what each provider's base models allow and cost.
+
+Operators override or extend it with a JSON file (``FINETUNER_MODEL_CATALOG_PATH``): a list of
+entries with the fields of :class:`ModelEntry`; an entry with the same (provider, model) replaces
+the built-in one. Prices are the publicly seen training prices, not OpenAI's own price page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+OPENAI_LAST_NEW_JOB_DAY = dt.date(2027, 1, 6)
+DEFAULT_TOKEN_LIMIT = 16_385  # the cookbook's limit when the model is unknown
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    provider: str
+    model: str
+    encoding: str
+    token_limit: int
+    price_per_million_usd: float | None
+    methods: tuple[str, ...] = ("supervised",)
+    last_new_job_day: dt.date | None = None
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+
+
+_OPENAI = OPENAI_LAST_NEW_JOB_DAY
+BUILTIN: tuple[ModelEntry, ...] = (
+    ModelEntry("openai", "gpt-4o-mini-2024-07-18", "o200k_base", 65_536, 3.00,
+               ("supervised", "dpo"), _OPENAI, ("gpt-4o-mini",)),
+    ModelEntry("openai", "gpt-4o-2024-08-06", "o200k_base", 65_536, 25.00,
+               ("supervised", "dpo"), _OPENAI, ("gpt-4o",)),
+    ModelEntry("openai", "gpt-4.1-2025-04-14", "o200k_base", 65_536, 25.00,
+               ("supervised", "dpo"), _OPENAI, ("gpt-4.1",)),
+    ModelEntry("openai", "gpt-4.1-mini-2025-04-14", "o200k_base", 65_536, 5.00,
+               ("supervised", "dpo"), _OPENAI, ("gpt-4.1-mini",)),
+    ModelEntry("openai", "gpt-4.1-nano-2025-04-14", "o200k_base", 65_536, 1.50,
+               ("supervised", "dpo"), _OPENAI, ("gpt-4.1-nano",)),
+    ModelEntry("openai", "gpt-3.5-turbo-0125", "cl100k_base", 16_385, 8.00,
+               ("supervised",), _OPENAI, ("gpt-3.5-turbo",)),
+)
+
+
+class CatalogError(ValueError):
+    """A model cannot be used: unknown, closed for new jobs, or not for the method asked."""
+
+
+def _entry_from_json(raw: dict[str, object]) -> ModelEntry:
+    day = raw.get("last_new_job_day")
+    return ModelEntry(
+        provider=str(raw["provider"]),
+        model=str(raw["model"]),
+        encoding=str(raw.get("encoding", "o200k_base")),
+        token_limit=int(str(raw.get("token_limit", DEFAULT_TOKEN_LIMIT))),
+        price_per_million_usd=(
+            float(str(raw["price_per_million_usd"])) if raw.get("price_per_million_usd") is not None else None
+        ),
+        methods=tuple(str(m) for m in raw.get("methods", ["supervised"])),  # type: ignore[attr-defined]
+        last_new_job_day=dt.date.fromisoformat(str(day)) if day else None,
+        aliases=tuple(str(a) for a in raw.get("aliases", [])),  # type: ignore[attr-defined]
+    )
+
+
+class ModelCatalog:
+    def __init__(self, entries: tuple[ModelEntry, ...] | list[ModelEntry] = BUILTIN) -> None:
+        self._by_key: dict[tuple[str, str], ModelEntry] = {}
+        for entry in entries:
+            self._by_key[(entry.provider, entry.model)] = entry
+
+    @classmethod
+    def load(cls, override_path: Path | None = None) -> ModelCatalog:
+        catalog = cls(BUILTIN)
+        if override_path is not None:
+            for raw in json.loads(Path(override_path).read_text(encoding="utf-8")):
+                entry = _entry_from_json(raw)
+                catalog._by_key[(entry.provider, entry.model)] = entry
+        return catalog
+
+    def entries(self) -> list[ModelEntry]:
+        return list(self._by_key.values())
+
+    def find(self, model: str, provider: str = "openai") -> ModelEntry | None:
+        """Look up by snapshot name or alias; the returned entry carries the name asked for."""
+        entry = self._by_key.get((provider, model))
+        if entry is not None:
+            return entry
+        for candidate in self._by_key.values():
+            if candidate.provider == provider and model in candidate.aliases:
+                return replace(candidate, model=model)
+        return None
+
+    def encoding_for(self, model: str | None, provider: str = "openai") -> str:
+        entry = self.find(model, provider) if model else None
+        return entry.encoding if entry else "o200k_base"
+
+    def token_limit_for(self, model: str | None, provider: str = "openai") -> int:
+        entry = self.find(model, provider) if model else None
+        return entry.token_limit if entry else DEFAULT_TOKEN_LIMIT
+
+    def price_for(self, model: str | None, provider: str = "openai") -> float | None:
+        entry = self.find(model, provider) if model else None
+        return entry.price_per_million_usd if entry else None
+
+    def check_can_start(
+        self, model: str, *, provider: str = "openai", method: str = "supervised",
+        today: dt.date | None = None, enforce_cutoff: bool = True,
+    ) -> ModelEntry:
+        """Refuse a job the provider would refuse. Cut-offs apply only to real provider endpoints."""
+        entry = self.find(model, provider)
+        if entry is None:
+            known = ", ".join(sorted(e.model for e in self._by_key.values() if e.provider == provider))
+            raise CatalogError(f"model {model!r} is not fine-tunable on provider {provider!r}; known: {known}")
+        if method not in entry.methods:
+            raise CatalogError(f"model {model!r} does not support method {method!r} (supports {entry.methods})")
+        today = today or dt.datetime.now(dt.UTC).date()
+        if enforce_cutoff and entry.last_new_job_day is not None and today > entry.last_new_job_day:
+            raise CatalogError(
+                f"provider {provider!r} stopped accepting new fine-tuning jobs for {model!r} "
+                f"after {entry.last_new_job_day.isoformat()}"
+            )
+        return entry

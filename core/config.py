@@ -1,0 +1,67 @@
+"""Settings, read once from the environment (prefix ``FINETUNER_``, plus OpenAI's own names)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_VAR_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Defaults are the embedded, single-machine development setup."""
+
+    model_config = SettingsConfigDict(env_prefix="FINETUNER_", env_file=None, extra="ignore")
+
+    environment: str = Field(default="development", description="development | test | production")
+    var_dir: Path = DEFAULT_VAR_DIR
+    database_url: str = ""
+    broker_url: str = ""
+    storage_dir: Path | None = None
+
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "FINETUNER_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "FINETUNER_OPENAI_BASE_URL")
+    )
+    openai_webhook_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_WEBHOOK_SECRET", "FINETUNER_OPENAI_WEBHOOK_SECRET"),
+    )
+    azure_openai_endpoint: str | None = None
+    azure_openai_api_version: str | None = None
+
+    max_upload_bytes: int = 512 * 1024 * 1024
+    model_catalog_path: Path | None = Field(
+        default=None, description="JSON file whose entries override or extend the built-in model catalog"
+    )
+    secret_key: SecretStr | None = Field(
+        default=None, description="Key (Fernet, urlsafe base64) that encrypts webhook secrets at rest"
+    )
+
+    @model_validator(mode="after")
+    def _fill_derived_paths(self) -> Settings:
+        """Derive file locations from ``var_dir`` so one variable relocates the embedded setup."""
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.var_dir / 'finetuner.db'}"
+        if not self.broker_url:
+            self.broker_url = f"sqla+sqlite:///{self.var_dir / 'broker.db'}"
+        if self.storage_dir is None:
+            self.storage_dir = self.var_dir / "storage"
+        if self.environment == "production" and self.secret_key is None:
+            raise ValueError("FINETUNER_SECRET_KEY must be set in production")
+        return self
+
+    @property
+    def storage_path(self) -> Path:
+        assert self.storage_dir is not None
+        return self.storage_dir
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
