@@ -1,0 +1,288 @@
+"""The job service: the only code that changes a job's status (DESIGN §2, §3).
+
+Every move is checked against ``core.states.ALLOWED`` and recorded as a ``job_transitions`` row
+in the same transaction as the new status. Functions here never commit: the route or the task
+that calls them owns the unit of work. Follow-up work is deferred until after the commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import dispatch
+from core.catalog import CatalogError, ModelCatalog
+from core.errors import Conflict, NotFound, Unprocessable
+from core.models import Dataset, Job, JobTransition, utcnow
+from core.scoping import get_owned, owned, page
+from core.states import TERMINAL, JobStatus, from_provider, is_allowed
+
+log = logging.getLogger(__name__)
+
+Actor = Literal["api", "worker", "provider", "reconciler"]
+
+TAG_KEY = "finetuner_job_id"  # our id in the provider job's metadata: how a crashed create is found again
+ADVANCE_TASK = "finetuner.advance_job"
+MAX_USER_METADATA_PAIRS = 15  # OpenAI allows 16; one is our tag
+HYPERPARAMETER_NAMES = ("n_epochs", "batch_size", "learning_rate_multiplier")
+DPO_HYPERPARAMETER_NAMES = (*HYPERPARAMETER_NAMES, "beta")
+
+
+class InvalidTransition(Conflict):
+    """A move the state table forbids; raised, never silently applied."""
+
+
+def transition(session: Session, job: Job, target: JobStatus, *, reason: str, actor: Actor) -> JobTransition:
+    current = JobStatus(job.status)
+    if not is_allowed(current, target):
+        raise InvalidTransition(
+            f"job {job.id} cannot move from {current.value} to {target.value}",
+            details={"from": current.value, "to": target.value},
+        )
+    now = utcnow()
+    row = JobTransition(
+        job_id=job.id, tenant_id=job.tenant_id, from_status=current.value, to_status=target.value,
+        reason=reason, actor=actor, at=now,
+    )
+    job.status = target.value
+    job.status_changed_at = now
+    if target in TERMINAL:
+        job.finished_at = now
+    session.add(row)
+    session.flush()
+    log.info("job %s: %s -> %s (%s: %s)", job.id, current.value, target.value, actor, reason)
+    return row
+
+
+def observe_provider_status(session: Session, job: Job, provider_status: str, *, reason: str, actor: Actor) -> bool:
+    """Apply what the provider says if it moves the job forward; ignore stale observations.
+
+    A slow poll or an old webhook may report a state the job has already left; applying it would
+    move the job backwards, so it is logged and dropped. Returns whether the status changed.
+    """
+    observed = from_provider(provider_status)
+    current = JobStatus(job.status)
+    if observed == current or current in TERMINAL:
+        return False
+    if current == JobStatus.CANCELLING and observed not in TERMINAL:
+        return False  # the cancel has not taken yet; keep saying "cancelling"
+    if not is_allowed(current, observed):
+        log.info("job %s: ignoring stale provider status %s while %s", job.id, observed.value, current.value)
+        return False
+    transition(session, job, observed, reason=reason, actor=actor)
+    return True
+
+
+@dataclass
+class JobRequest:
+    """What a client asked for, already parsed at the edge."""
+
+    training_dataset_id: str
+    model: str
+    validation_dataset_id: str | None = None
+    hyperparameters: dict[str, Any] | None = None
+    method: dict[str, Any] | None = None
+    suffix: str | None = None
+    seed: int | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    wandb: dict[str, Any] | None = None
+    provider: str = "openai"
+
+    def fingerprint(self) -> str:
+        """Stable hash of the request body: same key + same body = same job (idempotency)."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _normalised_method(request: JobRequest) -> tuple[dict[str, Any], dict[str, Any]]:
+    """OpenAI's ``method`` object, with top-level ``hyperparameters`` as the supervised short form."""
+    method = dict(request.method or {"type": "supervised"})
+    method_type = method.get("type", "supervised")
+    if method_type not in ("supervised", "dpo"):
+        raise Unprocessable(f"method.type must be 'supervised' or 'dpo', not {method_type!r}",
+                            details={"param": "method.type"})
+    inner = dict(method.get(method_type) or {})
+    nested = dict(inner.get("hyperparameters") or {})
+    if request.hyperparameters and nested and request.hyperparameters != nested:
+        raise Unprocessable("give hyperparameters either at the top level or inside method, not both differently",
+                            details={"param": "hyperparameters"})
+    given = request.hyperparameters or nested
+    names = DPO_HYPERPARAMETER_NAMES if method_type == "dpo" else HYPERPARAMETER_NAMES
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise Unprocessable(f"unknown hyperparameter(s) {unknown} for method {method_type!r}",
+                            details={"param": "hyperparameters"})
+    hyperparameters = {name: given.get(name, "auto") for name in names}
+    inner["hyperparameters"] = hyperparameters
+    return {"type": method_type, method_type: inner}, hyperparameters
+
+
+def _usable_dataset(session: Session, tenant_id: str, dataset_id: str, role: str, method_type: str) -> Dataset:
+    dataset = get_owned(session, Dataset, tenant_id, dataset_id)
+    if dataset.status != "valid":
+        errors = (dataset.report or {}).get("errors", [])[:5]
+        listed = "; ".join(f"line {e.get('line')}: {e.get('code')}: {e.get('message')}" for e in errors)
+        raise Unprocessable(
+            f"{role} dataset {dataset_id} is invalid and cannot be used: {listed or 'see its report'}",
+            details={"param": f"{role}_dataset_id", "errors": errors},
+        )
+    is_preference = dataset.format == "preference"
+    if (method_type == "dpo") != is_preference:
+        wanted = "preference pairs" if method_type == "dpo" else "chat (or convertible) examples"
+        raise Unprocessable(f"{role} dataset {dataset_id} has format {dataset.format!r}; method {method_type!r} "
+                            f"needs {wanted}", details={"param": f"{role}_dataset_id"})
+    return dataset
+
+
+def _estimated_cost(dataset: Dataset, hyperparameters: dict[str, Any], price: float | None) -> float | None:
+    report = dataset.report or {}
+    billed = report.get("billed_tokens")
+    epochs = hyperparameters.get("n_epochs")
+    if not isinstance(epochs, int):
+        epochs = report.get("n_epochs")
+    if price is None or not isinstance(billed, int) or not isinstance(epochs, int):
+        return None
+    return round(billed * epochs * price / 1_000_000, 4)
+
+
+def create_job(
+    session: Session, tenant_id: str, request: JobRequest, *, catalog: ModelCatalog,
+    idempotency_key: str | None = None, enforce_cutoff: bool = True, today: dt.date | None = None,
+) -> tuple[Job, bool]:
+    """Create a pending job (and defer its first advance). Returns (job, created).
+
+    With an idempotency key, the unique (tenant, key) constraint decides races: the loser gets
+    the winner's job back if the bodies match, a 422 if they differ.
+    """
+    method, hyperparameters = _normalised_method(request)
+    method_type = method["type"]
+    if len(request.metadata) > MAX_USER_METADATA_PAIRS:
+        raise Unprocessable(f"metadata has {len(request.metadata)} pairs; at most {MAX_USER_METADATA_PAIRS} "
+                            f"(the provider allows 16 and finetuner uses one)", details={"param": "metadata"})
+    if TAG_KEY in request.metadata:
+        raise Unprocessable(f"metadata key {TAG_KEY!r} is reserved", details={"param": "metadata"})
+    fingerprint = request.fingerprint()
+    if idempotency_key is not None:
+        existing = _job_for_key(session, tenant_id, idempotency_key)
+        if existing is not None:
+            return _replay(existing, fingerprint, idempotency_key), False
+    try:
+        entry = catalog.check_can_start(request.model, provider=request.provider, method=method_type,
+                                        enforce_cutoff=enforce_cutoff, today=today)
+    except CatalogError as exc:
+        raise Unprocessable(str(exc), details={"param": "model"}) from exc
+    training = _usable_dataset(session, tenant_id, request.training_dataset_id, "training", method_type)
+    if request.validation_dataset_id is not None:
+        _usable_dataset(session, tenant_id, request.validation_dataset_id, "validation", method_type)
+    job = Job(
+        tenant_id=tenant_id, provider=request.provider, model=request.model,
+        training_dataset_id=request.training_dataset_id, validation_dataset_id=request.validation_dataset_id,
+        method=method, hyperparameters=hyperparameters, suffix=request.suffix, seed=request.seed,
+        user_metadata=dict(request.metadata), wandb=request.wandb, status=JobStatus.PENDING.value,
+        estimated_cost_usd=_estimated_cost(training, hyperparameters, entry.price_per_million_usd),
+        idempotency_key=idempotency_key, request_hash=fingerprint,
+    )
+    try:
+        with session.begin_nested():
+            session.add(job)
+            session.flush()
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        winner = _job_for_key(session, tenant_id, idempotency_key)
+        if winner is None:
+            raise
+        return _replay(winner, fingerprint, idempotency_key), False
+    session.add(JobTransition(job_id=job.id, tenant_id=tenant_id, from_status=None,
+                              to_status=JobStatus.PENDING.value, reason="created", actor="api", at=job.created_at))
+    dispatch.defer(session, ADVANCE_TASK, job_id=job.id)
+    return job, True
+
+
+def _job_for_key(session: Session, tenant_id: str, key: str) -> Job | None:
+    return session.scalars(owned(Job, tenant_id).where(Job.idempotency_key == key)).first()
+
+
+def _replay(job: Job, fingerprint: str, key: str) -> Job:
+    if job.request_hash != fingerprint:
+        raise Unprocessable(f"Idempotency-Key {key!r} was already used with a different request body",
+                            details={"param": "Idempotency-Key", "job_id": job.id})
+    return job
+
+
+def get_job(session: Session, tenant_id: str, job_id: str) -> Job:
+    return get_owned(session, Job, tenant_id, job_id)
+
+
+def list_jobs(session: Session, tenant_id: str, *, status: str | None, limit: int, after: str | None
+              ) -> tuple[list[Job], bool]:
+    query = owned(Job, tenant_id)
+    if status is not None:
+        query = query.where(Job.status == status)
+    return page(session, query, Job.id, limit=limit, after=after, newest_first=True)
+
+
+def request_cancel(session: Session, tenant_id: str, job_id: str) -> Job:
+    """Mark the job ``cancelling``; the worker carries the cancel to the provider (or ends it here)."""
+    job = get_owned(session, Job, tenant_id, job_id, for_update=True)
+    status = JobStatus(job.status)
+    if status in TERMINAL:
+        raise Conflict(f"job {job_id} is already {status.value}; it cannot be cancelled",
+                       details={"status": status.value})
+    if status != JobStatus.CANCELLING:
+        transition(session, job, JobStatus.CANCELLING, reason="cancel requested", actor="api")
+    dispatch.defer(session, ADVANCE_TASK, job_id=job.id)
+    return job
+
+
+def request_pause(session: Session, tenant_id: str, job_id: str) -> Job:
+    return _pause_or_resume(session, tenant_id, job_id, pause=True)
+
+
+def request_resume(session: Session, tenant_id: str, job_id: str) -> Job:
+    return _pause_or_resume(session, tenant_id, job_id, pause=False)
+
+
+def _pause_or_resume(session: Session, tenant_id: str, job_id: str, *, pause: bool) -> Job:
+    """Passed straight to the provider, which decides; our state follows its answer."""
+    from core.providers import get_provider  # provider calls only through core.providers
+    from core.providers.errors import ProviderError
+
+    job = get_owned(session, Job, tenant_id, job_id, for_update=True)
+    status = JobStatus(job.status)
+    target = JobStatus.PAUSED if pause else JobStatus.QUEUED
+    verb = "paused" if pause else "resumed"
+    allowed_from = {JobStatus.QUEUED, JobStatus.RUNNING} if pause else {JobStatus.PAUSED}
+    if status not in allowed_from or job.provider_job_id is None:
+        raise Conflict(f"job {job_id} is {status.value}; only a job that is "
+                       f"{' or '.join(sorted(s.value for s in allowed_from))} at the provider can be {verb}",
+                       details={"status": status.value})
+    provider = get_provider(job.provider)
+    try:
+        answer = provider.pause_job(job.provider_job_id) if pause else provider.resume_job(job.provider_job_id)
+    except ProviderError as exc:
+        if exc.retryable:
+            raise
+        raise Conflict(f"the provider refused: {exc.message}", details={"status": status.value}) from exc
+    observed = from_provider(answer.status) if answer.status in ("paused", "queued", "running") else target
+    if is_allowed(status, observed):
+        transition(session, job, observed, reason=f"{verb} at the provider", actor="api")
+    return job
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
+    return {status: count for status, count in rows}
+
+
+__all__ = [
+    "ADVANCE_TASK", "TAG_KEY", "InvalidTransition", "JobRequest", "NotFound", "create_job", "get_job",
+    "list_jobs", "observe_provider_status", "request_cancel", "request_pause", "request_resume", "transition",
+]
