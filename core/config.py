@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(
         default=None, description="Key (Fernet, urlsafe base64) that encrypts webhook secrets at rest"
     )
+    webhook_timeout_seconds: float = Field(default=10.0, description="Per-attempt limit for a client receiver")
+    webhook_max_age_hours: float = Field(default=24.0, description="Stop retrying a delivery after this long")
+    webhook_allow_loopback: bool = Field(default=False, description="Allow receivers on 127.0.0.0/8 and ::1")
+    webhook_retry_base_seconds: float = Field(default=5.0, description="First retry delay; each next one x4")
+    webhook_allow_private: bool = Field(default=False, description="Allow receivers on private networks")
 
     @model_validator(mode="after")
     def _fill_derived_paths(self) -> Settings:

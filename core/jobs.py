@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import dispatch
+from core import dispatch, webhooks
 from core.catalog import CatalogError, ModelCatalog
 from core.errors import Conflict, NotFound, Unprocessable
 from core.models import Dataset, Job, JobTransition, utcnow
@@ -58,6 +58,11 @@ def transition(session: Session, job: Job, target: JobStatus, *, reason: str, ac
         job.finished_at = now
     session.add(row)
     session.flush()
+    webhooks.announce(session, job.tenant_id, f"job.{target.value}", {
+        "job_id": job.id, "status": target.value, "previous_status": current.value, "reason": reason,
+        "actor": actor, "at": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "fine_tuned_model": job.fine_tuned_model,
+        "error": job.error,
+    })
     log.info("job %s: %s -> %s (%s: %s)", job.id, current.value, target.value, actor, reason)
     return row
 
