@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     azure_openai_endpoint: str | None = None
     azure_openai_api_version: str | None = None
 
+    mount_emulator: bool = Field(
+        default=True, description="Serve the OpenAI emulator at /emulator/v1 when OPENAI_API_KEY is unset"
+    )
     max_upload_bytes: int = 512 * 1024 * 1024
     model_catalog_path: Path | None = Field(
         default=None, description="JSON file whose entries override or extend the built-in model catalog"
