@@ -51,6 +51,21 @@ class Settings(BaseSettings):
     webhook_retry_base_seconds: float = Field(default=5.0, description="First retry delay; each next one x4")
     webhook_allow_private: bool = Field(default=False, description="Allow receivers on private networks")
 
+    # Workers (worker/, core/pipeline.py, core/sync.py)
+    sweep_interval_seconds: float = Field(default=5.0, gt=0, description="How often beat syncs active jobs")
+    reconcile_interval_seconds: float = Field(default=30.0, gt=0, description="How often beat looks for stuck jobs")
+    stuck_after_seconds: float = Field(
+        default=120.0, gt=0, description="A job in pending/uploading/submitting/cancelling this long is re-enqueued"
+    )
+    max_advance_attempts: int = Field(
+        default=20, ge=1, description="Retryable provider failures before a job in our own states is marked failed"
+    )
+    broker_visibility_timeout_seconds: int = Field(
+        default=3600, ge=60, description="Redis: unacked messages come back after this; no countdown may exceed it"
+    )
+    task_time_limit_seconds: int = Field(default=900, ge=10, description="Hard limit per task (uploads included)")
+    worker_concurrency: int | None = Field(default=None, ge=1, description="Celery worker processes (default: CPUs)")
+
     @model_validator(mode="after")
     def _fill_derived_paths(self) -> Settings:
         """Derive file locations from ``var_dir`` so one variable relocates the embedded setup."""
