@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     )
     azure_openai_endpoint: str | None = None
     azure_openai_api_version: str | None = None
+    provider_timeout_seconds: float = Field(default=60.0, description="Per-request limit on provider calls")
+    provider_max_attempts: int = Field(default=5, description="Attempts per provider call, the first included")
+    provider_backoff_initial_seconds: float = Field(default=0.5, description="First backoff step (then doubling)")
+    provider_backoff_max_seconds: float = Field(default=30.0, description="Largest single backoff wait")
+    provider_retry_after_max_seconds: float = Field(
+        default=60.0, description="Longest Retry-After waited in-process; longer goes back to the caller"
+    )
+    provider_retry_budget_seconds: float = Field(default=120.0, description="Total time one call may spend retrying")
 
     mount_emulator: bool = Field(
         default=True, description="Serve the OpenAI emulator at /emulator/v1 when OPENAI_API_KEY is unset"
