@@ -1,0 +1,1 @@
+"""HTTP routes, one module per OpenAI resource, plus the emulator's own control routes."""
