@@ -1,0 +1,102 @@
+"""The FastAPI application factory.
+
+``create_app(settings)`` builds one self-contained app: its own settings, sessionmaker, model
+catalog and blob store on ``app.state``, so tests and the embedded runner can hold several apps
+with different databases in one process. Start-up installs the Celery task sender (when the worker
+package provides one) and, with no OpenAI key, mounts the emulator at ``/emulator/v1``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routes import datasets, health, jobs
+from core.catalog import ModelCatalog
+from core.config import Settings, get_settings
+from core.db import get_sessionmaker
+from core.storage import BlobStore
+
+log = logging.getLogger(__name__)
+
+EMULATOR_MOUNT = "/emulator/v1"
+
+
+def install_task_sender() -> bool:
+    """Make ``core.dispatch`` send deferred tasks through Celery, if the worker package offers it."""
+    try:
+        module: Any = importlib.import_module("worker.celery_app")
+    except ImportError:
+        log.warning("worker.celery_app is not available; deferred tasks are left to the reconciler")
+        return False
+    install = getattr(module, "install_sender", None)
+    if install is None:
+        log.warning("worker.celery_app has no install_sender(); deferred tasks are left to the reconciler")
+        return False
+    install()
+    return True
+
+
+def _emulator_app(emulator_settings: Any | None) -> Any | None:
+    """The emulator's ASGI app, or None while the emulator package does not provide a factory."""
+    try:
+        emulator: Any = importlib.import_module("emulator")
+    except ImportError:
+        return None
+    factory = getattr(emulator, "create_app", None)
+    if factory is None:
+        return None
+    if emulator_settings is None:
+        settings_class = getattr(emulator, "EmulatorSettings", None)
+        if settings_class is None:
+            settings_class = importlib.import_module("emulator.settings").EmulatorSettings
+        emulator_settings = settings_class()
+    return factory(emulator_settings)
+
+
+def create_app(settings: Settings | None = None, *, send_tasks: bool = True,
+               emulator_settings: Any | None = None) -> FastAPI:
+    """Build the API.
+
+    ``send_tasks=False`` leaves ``core.dispatch``'s sender alone (tests install a recorder instead).
+    ``emulator_settings`` overrides the mounted emulator's defaults (an ``EmulatorSettings``).
+    """
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if send_tasks:
+            install_task_sender()
+        yield
+
+    app = FastAPI(
+        title="finetuner",
+        version="0.1.0",
+        summary="Fine-tuning jobs as durable, observable, recoverable jobs",
+        description="Every path under `/v1` needs `Authorization: Bearer <api key>`. Errors are "
+                    '`{"error": {"type", "message", "details"}}`: 400 malformed, 401 no/bad key, 404 unknown or '
+                    "another tenant's id, 409 state conflict, 413 too large, 422 understood but refused.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.sessionmaker = get_sessionmaker(settings.database_url)
+    app.state.catalog = ModelCatalog.load(settings.model_catalog_path)
+    app.state.blob_store = BlobStore(settings.storage_path)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(datasets.router)
+    app.include_router(jobs.router)
+    if settings.openai_api_key is None and settings.mount_emulator:
+        emulator = _emulator_app(emulator_settings)
+        if emulator is None:
+            log.warning("no OPENAI_API_KEY and the emulator package has no create_app(); nothing at %s",
+                        EMULATOR_MOUNT)
+        else:
+            app.mount(EMULATOR_MOUNT, emulator)
+    return app

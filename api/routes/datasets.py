@@ -1,0 +1,129 @@
+"""``/v1/datasets``: upload (streamed, validated, content-addressed), list, read, download, report."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, get_args
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import After, BlobStoreDep, IdempotencyKey, Limit, SessionDep, SettingsDep, TenantDep
+from api.errors import COMMON_ERRORS, CONFLICT, TOO_LARGE
+from api.schemas import DatasetOut, DatasetReportOut, Page
+from api.uploads import receive_form
+from core.datasets import service as datasets
+from core.datasets.service import DatasetFormat, DatasetOptions, StagedUpload, UploadStager, Variant
+from core.errors import BadRequest
+from core.storage import BlobStore
+
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=COMMON_ERRORS)
+
+_FORMATS: tuple[str, ...] = get_args(DatasetFormat)
+
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": {
+            "type": "object",
+            "required": ["file"],
+            "properties": {
+                "file": {"type": "string", "format": "binary", "description": "JSONL (or CSV) dataset"},
+                "name": {"type": "string", "maxLength": 500, "description": "defaults to the file's name"},
+                "format": {"type": "string", "enum": list(_FORMATS), "default": "auto"},
+                "system_prompt": {"type": "string", "description": "added to examples that have none"},
+                "columns": {"type": "string", "description": "CSV: the two columns to use, 'prompt,completion' "
+                                                               "or a JSON list"},
+            },
+        }}},
+    },
+}
+
+
+def _options(fields: dict[str, str]) -> DatasetOptions:
+    unknown = sorted(set(fields) - {"name", "format", "system_prompt", "columns"})
+    if unknown:
+        raise BadRequest(f"unknown form field(s) {unknown}", details={"param": unknown[0]})
+    fmt = fields.get("format") or "auto"
+    if fmt not in _FORMATS:
+        raise BadRequest(f"format must be one of {list(_FORMATS)}, not {fmt!r}", details={"param": "format"})
+    name = fields.get("name")
+    if name is not None and len(name) > 500:
+        raise BadRequest("name is longer than 500 characters", details={"param": "name"})
+    return DatasetOptions(name=name or None, format=fmt,  # type: ignore[arg-type]  # checked just above
+                          system_prompt=fields.get("system_prompt") or None, columns=_columns(fields.get("columns")))
+
+
+def _columns(raw: str | None) -> tuple[str, ...] | None:
+    if not raw:
+        return None
+    if raw.lstrip().startswith("["):
+        try:
+            parsed = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise BadRequest("columns is not a valid JSON list", details={"param": "columns"}) from exc
+        if not isinstance(parsed, list) or not all(isinstance(c, str) for c in parsed):
+            raise BadRequest("columns must be a list of column names", details={"param": "columns"})
+        return tuple(parsed)
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _store_and_commit(session: Session, tenant_id: str, staged: StagedUpload, options: DatasetOptions,
+                      store: BlobStore, key: str | None) -> DatasetOut:
+    """The blocking part (validation reads every line) runs here, off the event loop."""
+    dataset, _ = datasets.create_dataset(session, tenant_id, staged, options, store=store, idempotency_key=key)
+    session.commit()
+    return DatasetOut.from_row(dataset)
+
+
+@router.post("", status_code=201, response_model=DatasetOut, openapi_extra=UPLOAD_BODY,
+             responses=TOO_LARGE, summary="Upload a dataset")
+async def upload_dataset(request: Request, session: SessionDep, tenant: TenantDep, settings: SettingsDep,
+                         store: BlobStoreDep, idempotency_key: IdempotencyKey = None) -> DatasetOut:
+    """Stored even when invalid (``status: "invalid"`` and its report), so every wrong line can be seen."""
+    limit = settings.max_upload_bytes
+    form = await receive_form(request, lambda: UploadStager(store, limit), max_bytes=limit)
+    try:
+        options = _options(form.fields)
+        return await run_in_threadpool(_store_and_commit, session, tenant.id, form.staged, options, store,
+                                       idempotency_key)
+    finally:
+        form.staged.discard()  # a no-op once adopted into the store
+
+
+@router.get("", response_model=Page[DatasetOut], summary="List datasets, newest first")
+def list_datasets(session: SessionDep, tenant: TenantDep, limit: Limit = 20, after: After = None) -> Page[DatasetOut]:
+    rows, has_more = datasets.list_datasets(session, tenant.id, limit=limit, after=after)
+    return Page[DatasetOut](data=[DatasetOut.from_row(r) for r in rows], has_more=has_more)
+
+
+@router.get("/{dataset_id}", response_model=DatasetOut, summary="Get a dataset")
+def read_dataset(dataset_id: str, session: SessionDep, tenant: TenantDep) -> DatasetOut:
+    return DatasetOut.from_row(datasets.get_dataset(session, tenant.id, dataset_id))
+
+
+@router.get("/{dataset_id}/report", response_model=DatasetReportOut, summary="A dataset's validation report")
+def read_dataset_report(dataset_id: str, session: SessionDep, tenant: TenantDep) -> DatasetReportOut:
+    dataset = datasets.get_dataset(session, tenant.id, dataset_id)
+    return DatasetReportOut(id=dataset.id, status="valid" if dataset.status == "valid" else "invalid",
+                            report=dataset.report or {})
+
+
+_MEDIA_TYPES = {"csv": "text/csv"}
+
+
+@router.get("/{dataset_id}/content", response_class=StreamingResponse, responses=CONFLICT,
+            summary="Download a dataset (canonical JSONL by default)")
+def download_dataset(
+    dataset_id: str, session: SessionDep, tenant: TenantDep, store: BlobStoreDep,
+    variant: Annotated[Variant, Query(description="canonical JSONL, or the bytes as uploaded")] = "canonical",
+) -> StreamingResponse:
+    dataset = datasets.get_dataset(session, tenant.id, dataset_id)
+    sha256 = datasets.content_blob(dataset, variant)
+    media_type = _MEDIA_TYPES.get(dataset.format, "application/jsonl") if variant == "original" else "application/jsonl"
+    filename = f"{dataset.id}.{'csv' if media_type == 'text/csv' else 'jsonl'}"
+    return StreamingResponse(datasets.iter_content(store, sha256), media_type=media_type,
+                             headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                                      "ETag": f'"{sha256}"'})

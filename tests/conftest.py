@@ -1,0 +1,5 @@
+"""Shared fixtures: each area keeps its own in ``tests/fixtures/<area>.py`` and is listed here."""
+
+pytest_plugins = [
+    "tests.fixtures.api",
+]
