@@ -1,0 +1,128 @@
+"""The one Celery app, configured on purpose (every setting below is a decision, not a default).
+
+- The database is the truth and a message only a nudge (DESIGN §2), so the broker may lose or
+  repeat messages: tasks are idempotent and the reconciler re-sends what went missing.
+- ``task_acks_late`` + ``task_reject_on_worker_lost``: a task whose worker dies mid-way is
+  delivered again rather than silently dropped; ``worker_prefetch_multiplier = 1`` keeps a worker
+  from hoarding messages another one could run.
+- Redis redelivers an unacknowledged message after its visibility timeout, and an ETA message is
+  unacknowledged while it waits: so no countdown we use may come near it (``max_retry_delay``).
+- JSON only; no result backend (nothing ever waits on a task's result; rows are the result).
+- Embedded default: kombu's SQLAlchemy transport on a SQLite file, no service to run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Callable
+from typing import Any, cast
+
+from celery import Celery
+from celery.signals import worker_init, worker_process_init
+
+from core import dispatch
+from core.config import Settings, get_settings
+from worker.locks import is_redis
+from worker.schedule import beat_schedule
+
+log = logging.getLogger(__name__)
+
+QUEUE = "finetuner"
+TASK_MODULES = ("worker.tasks.pipeline", "worker.tasks.sync")
+# Task modules other parts of the service add; included when present so this app stays the only one.
+OPTIONAL_TASK_MODULES = ("worker.tasks.webhooks", "worker.tasks.evaluation")
+
+
+def max_retry_delay(settings: Settings) -> float:
+    """The longest countdown any task may use: well inside the visibility timeout, and at most 5 min."""
+    return float(min(300, settings.broker_visibility_timeout_seconds // 4))
+
+
+def broker_transport_options(settings: Settings) -> dict[str, Any]:
+    if is_redis(settings.broker_url):
+        return {"visibility_timeout": settings.broker_visibility_timeout_seconds, "socket_timeout": 10,
+                "socket_connect_timeout": 10}
+    if settings.broker_url.startswith("sqla+sqlite"):
+        # Passed to create_engine: wait on SQLite's lock instead of failing while another process writes.
+        return {"connect_args": {"timeout": 30}}
+    return {}
+
+
+def task_modules() -> list[str]:
+    return [*TASK_MODULES, *(m for m in OPTIONAL_TASK_MODULES if importlib.util.find_spec(m) is not None)]
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("finetuner", broker=settings.broker_url, include=task_modules())
+    hard_limit = settings.task_time_limit_seconds
+    app.conf.update(
+        broker_transport_options=broker_transport_options(settings),
+        broker_connection_retry_on_startup=True,
+        task_default_queue=QUEUE,
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        result_backend=None,
+        task_ignore_result=True,
+        result_expires=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        worker_concurrency=settings.worker_concurrency,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        worker_max_tasks_per_child=1000,
+        task_time_limit=hard_limit,
+        task_soft_time_limit=max(5, hard_limit - 30),
+        beat_schedule=beat_schedule(settings),
+        beat_scheduler="worker.schedule:LeaderScheduler",
+        beat_max_loop_interval=5,
+        timezone="UTC",
+        enable_utc=True,
+    )
+    return app
+
+
+celery_app = make_celery(get_settings())
+
+
+def task(name: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``celery_app.task`` under an explicit name (messages name tasks, so names are API)."""
+    return cast(Callable[[Callable[..., Any]], Any], celery_app.task(name=name, **options))
+
+
+def _connect(signal: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return cast(Callable[[Callable[..., None]], Callable[..., None]], signal.connect)
+
+
+def install_sender(app: Celery | None = None) -> None:
+    """Make ``core.dispatch`` send deferred tasks through Celery (after each commit)."""
+    target = app or celery_app
+
+    def send(task_name: str, kwargs: dict[str, Any]) -> None:
+        target.send_task(task_name, kwargs=kwargs, queue=QUEUE)
+
+    dispatch.set_sender(send)
+
+
+@_connect(worker_init)
+def _on_worker_init(**_: Any) -> None:
+    install_sender()
+    from core.providers.redaction import install_log_redaction
+
+    install_log_redaction()
+
+
+@_connect(worker_process_init)
+def _on_worker_process_init(**_: Any) -> None:
+    """Forked children must not share the parent's database connections."""
+    from core.db import reset_engines
+    from worker import runtime
+
+    reset_engines()
+    runtime.reset()
+    install_sender()
+
+
+__all__ = ["QUEUE", "celery_app", "install_sender", "make_celery", "max_retry_delay", "task"]

@@ -1,0 +1,74 @@
+"""Beat: what runs periodically, and the guarantee that only one beat sends it.
+
+Every periodic task is a short "check for work" task that carries ``expires`` equal to its period:
+a message that waited longer than that is dropped (the next one is already on its way), so a
+backlog never turns into a burst. Two beats may run (a second ``worker -B``, a rolling deploy):
+:class:`LeaderScheduler` sends only while it holds the ``beat`` lock, renewed every tick. The
+tasks also take their own lock, so a slow sweep never overlaps the next one either.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery.beat import Scheduler
+
+from core.config import Settings, get_settings
+from worker.locks import NamedLock, named_lock
+
+log = logging.getLogger(__name__)
+
+SWEEP_TASK = "finetuner.sweep"
+RECONCILE_TASK = "finetuner.reconcile"
+LEADER_TTL_SECONDS = 30.0
+# Other periodic tasks (webhook delivery, evaluations) register here by name: {entry: (task, period_seconds)}.
+EXTRA_PERIODIC: dict[str, tuple[str, float]] = {
+    "deliver-due-webhooks": ("finetuner.deliver_due_webhooks", 10.0),
+}
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The beat schedule (the scheduler leaves out entries whose task is not registered)."""
+    entries: dict[str, tuple[str, float]] = {
+        "sweep-active-jobs": (SWEEP_TASK, settings.sweep_interval_seconds),
+        "reconcile-stuck-jobs": (RECONCILE_TASK, settings.reconcile_interval_seconds),
+        **EXTRA_PERIODIC,
+    }
+    return {
+        name: {"task": task, "schedule": period, "options": {"expires": period}}
+        for name, (task, period) in entries.items()
+    }
+
+
+class LeaderScheduler(Scheduler):  # type: ignore[misc]  # celery ships no types
+    """An in-memory schedule (periodic tasks are idempotent checks; nothing to persist) that only
+    the holder of the ``beat`` lock acts on."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._leader: NamedLock = named_lock(get_settings(), "beat", ttl=LEADER_TTL_SECONDS)
+        self._was_leader = False
+        super().__init__(*args, **kwargs)
+
+    def setup_schedule(self) -> None:
+        """Drop entries whose task is not registered here (an optional module not installed)."""
+        super().setup_schedule()
+        known = set(self.app.tasks)
+        for name in [name for name, entry in self.schedule.items() if entry.task not in known]:
+            log.info("beat: no task %s registered; entry %s left out", self.schedule[name].task, name)
+            del self.schedule[name]
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        leader = self._leader.acquire()
+        if leader != self._was_leader:
+            role = "this beat sends the periodic tasks" if leader else "another beat is active; standing by"
+            log.info("beat: %s", role)
+            self._was_leader = leader
+        if not leader:
+            return min(float(self.max_interval), LEADER_TTL_SECONDS / 3)
+        wait: float = super().tick(*args, **kwargs)
+        return min(wait, LEADER_TTL_SECONDS / 3)
+
+    def close(self) -> None:
+        self._leader.release()
+        super().close()
