@@ -1,0 +1,78 @@
+"""Epochs, billed tokens and the estimated training cost, as OpenAI's cookbook computes them.
+
+The epoch heuristic is the one the cookbook (and OpenAI's ``"auto"``) uses: aim for 3 epochs, but
+see at least 100 and at most 25,000 examples in total. Prices come from the model catalog, which
+an operator can override (``FINETUNER_MODEL_CATALOG_PATH``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.catalog import DEFAULT_TOKEN_LIMIT, ModelCatalog
+from core.config import get_settings
+
+TARGET_EPOCHS = 3
+MIN_TARGET_EXAMPLES = 100
+MAX_TARGET_EXAMPLES = 25_000
+MIN_DEFAULT_EPOCHS = 1
+MAX_DEFAULT_EPOCHS = 25
+
+
+def default_epochs(n_examples: int) -> int:
+    """The cookbook's ``n_epochs`` for a dataset of this size (0 for an empty dataset)."""
+    if n_examples <= 0:
+        return 0
+    if n_examples * TARGET_EPOCHS < MIN_TARGET_EXAMPLES:
+        return min(MAX_DEFAULT_EPOCHS, MIN_TARGET_EXAMPLES // n_examples)
+    if n_examples * TARGET_EPOCHS > MAX_TARGET_EXAMPLES:
+        return max(MIN_DEFAULT_EPOCHS, MAX_TARGET_EXAMPLES // n_examples)
+    return TARGET_EPOCHS
+
+
+def billed_tokens(tokens_per_example: Iterable[int], token_limit: int = DEFAULT_TOKEN_LIMIT) -> int:
+    """OpenAI truncates an example at the limit, so it never bills more than the limit for one."""
+    return sum(min(token_limit, n) for n in tokens_per_example)
+
+
+def estimated_cost_usd(charged_tokens: int, price_per_million_usd: float | None) -> float | None:
+    """Dollars for ``charged_tokens`` training tokens; None when the model's price is unknown."""
+    if price_per_million_usd is None:
+        return None
+    return round(charged_tokens * price_per_million_usd / 1_000_000, 6)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the counts are for: tokenizer, per-example limit and price, resolved once per run."""
+
+    encoding: str
+    token_limit: int
+    price_per_million_usd: float | None
+    model: str | None = None
+
+
+def resolve_target(
+    model: str | None = None, encoding: str | None = None, *, catalog: ModelCatalog | None = None,
+    provider: str = "openai",
+) -> Target:
+    """Model → encoding, limit and price from the catalog; an explicit encoding wins.
+
+    With neither, counts use ``o200k_base`` (today's fine-tunable models) and the cookbook's limit.
+    """
+    if catalog is None:
+        catalog = load_catalog()
+    return Target(
+        encoding=encoding or catalog.encoding_for(model, provider),
+        token_limit=catalog.token_limit_for(model, provider),
+        price_per_million_usd=catalog.price_for(model, provider),
+        model=model,
+    )
+
+
+def load_catalog() -> ModelCatalog:
+    """The built-in catalog plus the operator's override file, when one is configured."""
+    override: Path | None = get_settings().model_catalog_path
+    return ModelCatalog.load(override)
