@@ -350,8 +350,9 @@ def scan(path: Path, options: ValidationOptions, target: Target, sink: Sink | No
     """One pass over ``path``; each clean example's canonical line goes to ``sink`` until an error."""
     state = _Validation(options, target, sink)
     size = path.stat().st_size
-    with open(path, "rb", buffering=1024 * 1024) as stream:  # open(), not Path.open(): typed with peek()
-        container = _container(stream.peek(SNIFF_BYTES)[:SNIFF_BYTES], options.format_hint)
+    with path.open("rb", buffering=1024 * 1024) as stream:
+        container = _container(stream.read(SNIFF_BYTES), options.format_hint)
+        stream.seek(0)
         if container == "utf16":
             state.error(1, "invalid_utf8", "the file is UTF-16 (it starts with a UTF-16 byte-order mark); "
                                            "save it as UTF-8")
