@@ -44,20 +44,13 @@ def install_task_sender() -> bool:
 
 
 def _emulator_app(emulator_settings: Any | None) -> Any | None:
-    """The emulator's ASGI app, or None while the emulator package does not provide a factory."""
+    """The emulator's ASGI app, or None if the emulator package is not importable."""
     try:
         emulator: Any = importlib.import_module("emulator")
     except ImportError:
         return None
     factory = getattr(emulator, "create_app", None)
-    if factory is None:
-        return None
-    if emulator_settings is None:
-        settings_class = getattr(emulator, "EmulatorSettings", None)
-        if settings_class is None:
-            settings_class = importlib.import_module("emulator.settings").EmulatorSettings
-        emulator_settings = settings_class()
-    return factory(emulator_settings)
+    return factory(emulator_settings) if factory is not None else None
 
 
 def create_app(settings: Settings | None = None, *, send_tasks: bool = True,
@@ -95,8 +88,7 @@ def create_app(settings: Settings | None = None, *, send_tasks: bool = True,
     if settings.openai_api_key is None and settings.mount_emulator:
         emulator = _emulator_app(emulator_settings)
         if emulator is None:
-            log.warning("no OPENAI_API_KEY and the emulator package has no create_app(); nothing at %s",
-                        EMULATOR_MOUNT)
+            log.warning("no OPENAI_API_KEY and no emulator package; nothing at %s", EMULATOR_MOUNT)
         else:
             app.mount(EMULATOR_MOUNT, emulator)
     return app
