@@ -88,8 +88,11 @@ class OpenAIProvider:
         install_log_redaction()
 
     @classmethod
-    def from_settings(cls, settings: Settings, name: str = "openai") -> OpenAIProvider:
-        """``name`` "openai" / "openai-compatible" build ``openai.OpenAI``; "azure" ``AzureOpenAI``."""
+    def from_settings(
+        cls, settings: Settings, name: str = "openai", *, sleep: Callable[[float], None] = time.sleep
+    ) -> OpenAIProvider:
+        """``name`` "openai" / "openai-compatible" build ``openai.OpenAI``; "azure" ``AzureOpenAI``.
+        ``sleep`` is how backoff waits (tests record the waits instead of spending them)."""
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
         seconds = settings.provider_timeout_seconds
         timeout = openai.Timeout(seconds, connect=min(10.0, seconds))
@@ -127,7 +130,9 @@ class OpenAIProvider:
         except ProviderConfigError:
             http_client.close()
             raise
-        return cls(client, name=name, policy=RetryPolicy.from_settings(settings), secrets=(key,) if key else ())
+        return cls(
+            client, name=name, policy=RetryPolicy.from_settings(settings), secrets=(key,) if key else (), sleep=sleep
+        )
 
     # -- plumbing ---------------------------------------------------------------------------------
 

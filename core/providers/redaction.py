@@ -28,7 +28,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=\-*]+", re.IGNORECASE), rf"\1 {REDACTED}"),
     (
         re.compile(r"""\b(api[-_ ]?key|authorization|access[-_]?token|subscription[-_ ]?key)(["']?\s*[:=]\s*["']?)"""
-                   r"""[^\s"',;}&]+""", re.IGNORECASE),
+                   r"""(?!(?:Bearer|Basic)\s)[^\s"',;}&]+""", re.IGNORECASE),
         rf"\1\2{REDACTED}",
     ),
     # "Incorrect API key provided: <anything>" whatever the key looks like (Azure keys are hex).

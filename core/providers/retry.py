@@ -122,7 +122,9 @@ class _Stop:
             and error.retry_after > self._policy.retry_after_max_seconds
         ):
             return True
-        return (state.seconds_since_start or 0.0) + state.upcoming_sleep > self._policy.total_seconds
+        # Waits already slept count even when ``sleep`` does not really sleep (tests, simulations).
+        spent = max(state.seconds_since_start or 0.0, state.idle_for)
+        return spent + state.upcoming_sleep > self._policy.total_seconds
 
 
 def call_with_retry(
