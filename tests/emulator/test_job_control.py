@@ -1,0 +1,134 @@
+"""Cancel, pause, resume, and listing jobs (newest first, ``after``, ``limit``, ``metadata[k]=v``)."""
+
+from __future__ import annotations
+
+import uuid
+
+import openai
+import pytest
+
+from emulator import EmulatorSettings
+from tests.emulator.helpers import eventually, start_job, wait_for_status
+from tests.emulator.server import EmulatorFactory, RunningEmulator
+
+
+def test_cancel_stops_a_running_job(client: openai.OpenAI):
+    job = start_job(client, n_examples=60)
+    cancelled = client.fine_tuning.jobs.cancel(job.id)
+    assert cancelled.status == "cancelled"
+    assert cancelled.finished_at is not None and cancelled.fine_tuned_model is None
+    assert client.fine_tuning.jobs.retrieve(job.id).status == "cancelled"
+
+
+def test_cancelling_a_finished_job_is_a_400(client: openai.OpenAI):
+    job = wait_for_status(client, start_job(client).id)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.fine_tuning.jobs.cancel(job.id)
+    assert caught.value.status_code == 400
+    assert caught.value.type == "invalid_request_error"
+    assert "already completed" in caught.value.message
+
+
+@pytest.fixture(scope="module")
+def slow_emu(tracked_server: EmulatorFactory) -> RunningEmulator:
+    """Slow enough that a test can pause mid-run without racing the job to the end."""
+    return tracked_server(EmulatorSettings(api_key="sk-slow", time_scale=0.01))
+
+
+def test_pause_holds_progress_and_resume_requeues_then_finishes(slow_emu: RunningEmulator):
+    client = slow_emu.client()
+    job = start_job(client, n_examples=30)  # 3 epochs × 30 steps ≈ 0.15 s each at this scale
+
+    def some_steps() -> int | None:
+        steps = [e for e in client.fine_tuning.jobs.list_events(job.id, limit=5).data if e.type == "metrics"]
+        return steps[0].data["step"] if steps else None  # type: ignore[index]
+
+    eventually(some_steps, what="first metrics")
+    paused = client.fine_tuning.jobs.pause(job.id)
+    assert paused.status == "paused"
+    step_at_pause = max(e.data["step"] for e in client.fine_tuning.jobs.list_events(job.id, limit=100)  # type: ignore[index]
+                        if e.type == "metrics")
+    slow_emu.state.advance_clock(60)  # a long pause: nothing may happen meanwhile
+    assert client.fine_tuning.jobs.retrieve(job.id).status == "paused"
+    still = max(e.data["step"] for e in client.fine_tuning.jobs.list_events(job.id, limit=100)  # type: ignore[index]
+                if e.type == "metrics")
+    assert still == step_at_pause
+    with pytest.raises(openai.BadRequestError):
+        client.fine_tuning.jobs.pause(job.id)
+    resumed = client.fine_tuning.jobs.resume(job.id)
+    assert resumed.status == "queued"
+    done = wait_for_status(client, job.id, timeout=10)
+    assert done.status == "succeeded"
+    steps = [e.data["step"] for e in reversed(list(client.fine_tuning.jobs.list_events(job.id, limit=100)))  # type: ignore[index]
+             if e.type == "metrics"]
+    assert steps == list(range(1, 91)), "every step exactly once, across the pause"
+    messages = [e.message for e in client.fine_tuning.jobs.list_events(job.id, limit=100)]
+    assert "Fine-tuning job paused" in messages and "Fine-tuning job resumed" in messages
+
+
+def test_resume_of_a_job_that_is_not_paused_is_a_400(client: openai.OpenAI):
+    job = start_job(client)
+    with pytest.raises(openai.BadRequestError):
+        client.fine_tuning.jobs.resume(job.id)
+    client.fine_tuning.jobs.cancel(job.id)
+
+
+def test_estimated_finish_is_set_while_training(slow_emu: RunningEmulator):
+    client = slow_emu.client()
+    job = start_job(client, n_examples=30)
+    running = wait_for_status(client, job.id, "running")
+    assert running.estimated_finish is not None and running.estimated_finish >= running.created_at
+    assert running.trained_tokens is None and running.fine_tuned_model is None
+    client.fine_tuning.jobs.cancel(job.id)
+
+
+def test_list_filters_by_metadata_and_pages_newest_first(client: openai.OpenAI):
+    tag = uuid.uuid4().hex
+    mine = [start_job(client, metadata={"finetuner_job_id": f"job_{tag}_{i}", "batch": tag}).id for i in range(5)]
+    start_job(client, metadata={"finetuner_job_id": "someone_else"})
+    found = list(client.fine_tuning.jobs.list(metadata={"finetuner_job_id": f"job_{tag}_3"}))
+    assert [j.id for j in found] == [mine[3]]
+    batch = list(client.fine_tuning.jobs.list(metadata={"batch": tag}, limit=2))  # auto-paging, 2 at a time
+    assert [j.id for j in batch] == list(reversed(mine))
+    first = client.fine_tuning.jobs.list(metadata={"batch": tag}, limit=3)
+    assert first.has_more and [j.id for j in first.data] == list(reversed(mine))[:3]
+    rest = client.fine_tuning.jobs.list(metadata={"batch": tag}, limit=3, after=first.data[-1].id)
+    assert not rest.has_more and [j.id for j in rest.data] == list(reversed(mine))[3:]
+    assert list(client.fine_tuning.jobs.list(metadata={"batch": "nobody"})) == []
+
+
+def test_default_page_size_is_20(emu: RunningEmulator, client: openai.OpenAI):
+    tag = uuid.uuid4().hex
+    for _ in range(25):
+        emu.state.seed_job(status="succeeded", metadata={"page": tag})
+    page = client.fine_tuning.jobs.list(metadata={"page": tag})
+    assert len(page.data) == 20 and page.has_more
+
+
+def test_seeded_jobs_appear_in_listings_by_creation_time(emu: RunningEmulator, client: openai.OpenAI):
+    tag = uuid.uuid4().hex
+    old = emu.state.seed_job(status="succeeded", created_at=1_700_000_000, metadata={"seeded": tag})
+    held = emu.state.seed_job(status="running", metadata={"seeded": tag}, hold=True)
+    queued = emu.state.seed_job(status="queued", metadata={"seeded": tag})
+    listed = [j.id for j in client.fine_tuning.jobs.list(metadata={"seeded": tag})]
+    assert listed[-1] == old and set(listed) == {old, held, queued}
+    assert client.fine_tuning.jobs.retrieve(old).created_at == 1_700_000_000
+    assert wait_for_status(client, queued).status == "succeeded"
+    assert client.fine_tuning.jobs.retrieve(held).status == "running"
+    emu.state.release_job(held)
+    assert wait_for_status(client, held).status == "succeeded"
+
+
+def test_seeding_through_the_control_route(emu: RunningEmulator, client: openai.OpenAI):
+    response = emu.control("POST", "/_emulator/jobs", json={"status": "failed", "metadata": {"via": "http"}})
+    assert response.status_code == 200
+    job = client.fine_tuning.jobs.retrieve(response.json()["id"])
+    assert job.status == "failed" and job.error is not None
+
+
+def test_unknown_job_is_a_404_with_openais_body(client: openai.OpenAI):
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.fine_tuning.jobs.retrieve("ftjob-doesnotexist")
+    assert caught.value.body["code"] == "fine_tune_not_found"  # type: ignore[index]
+    with pytest.raises(openai.NotFoundError):
+        list(client.fine_tuning.jobs.list_events("ftjob-doesnotexist"))
