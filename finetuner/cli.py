@@ -1,0 +1,151 @@
+"""The ``finetuner`` command: check, convert and split datasets on your own machine.
+
+Works offline with no server: the tokenizer data ships with the package, so counts are exact on
+a machine that has never reached the internet. Exit codes: 0 done (dataset valid), 1 the dataset
+has problems (they are printed), 2 the command itself was wrong (unknown option, missing file).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from core.datasets.ingest import IngestResult, ingest
+from core.datasets.report import DatasetReport
+from core.datasets.split import split_file
+from core.datasets.validate import FORMAT_HINTS, validate_file
+from finetuner.render import errors_table, print_report
+
+app = typer.Typer(
+    name="finetuner",
+    help="Check, convert and split fine-tuning datasets (offline, exact token counts).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+PathArg = Annotated[Path, typer.Argument(help="Dataset file: JSONL (chat, prompt/completion, preference) or CSV/TSV.",
+                                         exists=True, dir_okay=False, readable=True)]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Base model: sets encoding, token limit, price.")]
+EncodingOpt = Annotated[str | None, typer.Option("--encoding", "-e", help="Tokenizer: o200k_base or cl100k_base.")]
+FormatOpt = Annotated[str | None, typer.Option("--format", "-f", help=f"Force a format: {', '.join(FORMAT_HINTS)}.")]
+SystemOpt = Annotated[str | None, typer.Option("--system", help="System prompt for converted prompt/completion rows.")]
+ColumnsOpt = Annotated[str | None, typer.Option("--columns", help="CSV/TSV prompt and completion columns: A,B.")]
+
+
+def _fail_usage(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(2)
+
+
+def _check_encoding(encoding: str | None) -> None:
+    from core.datasets.tokens import SUPPORTED_ENCODINGS
+
+    if encoding is not None and encoding not in SUPPORTED_ENCODINGS:
+        raise _fail_usage(f"unknown encoding {encoding!r}; use one of {', '.join(SUPPORTED_ENCODINGS)}")
+
+
+@app.command()
+def validate(
+    path: PathArg,
+    model: ModelOpt = None,
+    encoding: EncodingOpt = None,
+    format: FormatOpt = None,
+    system: SystemOpt = None,
+    columns: ColumnsOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    max_errors: Annotated[int, typer.Option(help="Error lines shown in the tables.")] = 20,
+) -> None:
+    """Validate a dataset like OpenAI's cookbook does, with line numbers; exit 1 when it is not valid."""
+    _check_encoding(encoding)
+    try:
+        report = validate_file(path, model=model, encoding=encoding, format_hint=format, system_prompt=system,
+                               columns=columns)
+    except ValueError as exc:
+        raise _fail_usage(str(exc)) from exc
+    if as_json:
+        sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+    else:
+        print_report(out, report, str(path), max_errors=max_errors)
+    raise typer.Exit(0 if report.valid else 1)
+
+
+def _convert(path: Path, output: Path, *, model: str | None, encoding: str | None, format: str | None,
+             system: str | None, columns: str | None) -> IngestResult:
+    _check_encoding(encoding)
+    try:
+        return ingest(path, output, model=model, encoding=encoding, format_hint=format, system_prompt=system,
+                      columns=columns)
+    except ValueError as exc:
+        raise _fail_usage(str(exc)) from exc
+
+
+def _refuse(report: DatasetReport, path: Path, what: str) -> typer.Exit:
+    err.print(f"[red]{path}: not {what}[/red]: fix these lines first")
+    err.print(errors_table(report, 20))
+    return typer.Exit(1)
+
+
+@app.command()
+def convert(
+    path: PathArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the canonical JSONL.",
+                                         dir_okay=False)],
+    model: ModelOpt = None,
+    encoding: EncodingOpt = None,
+    format: FormatOpt = None,
+    system: SystemOpt = None,
+    columns: ColumnsOpt = None,
+) -> None:
+    """Write the canonical JSONL (chat, or preference pairs for DPO) that gets uploaded."""
+    result = _convert(path, output, model=model, encoding=encoding, format=format, system=system, columns=columns)
+    report = result.report
+    if result.canonical_path is None:
+        raise _refuse(report, path, "converted")
+    note = "" if report.valid else f" [yellow](still not trainable: {report.error_summary(3)})[/yellow]"
+    out.print(f"wrote {report.num_examples} {report.method} examples ({report.format} → canonical) "
+              f"to {result.canonical_path}{note}")
+
+
+@app.command()
+def split(
+    path: PathArg,
+    validation: Annotated[float, typer.Option("--validation", help="Share of examples for validation, 0..1.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Same seed, same split.")] = 42,
+    train_out: Annotated[Path | None, typer.Option(help="Default: PATH's name + .train.jsonl")] = None,
+    validation_out: Annotated[Path | None, typer.Option(help="Default: PATH's name + .validation.jsonl")] = None,
+    format: FormatOpt = None,
+    system: SystemOpt = None,
+    columns: ColumnsOpt = None,
+) -> None:
+    """Split a dataset into train and validation files (canonical JSONL), deterministically."""
+    stem = path.with_suffix("") if path.suffix else path
+    train_path = train_out or stem.with_name(stem.name + ".train.jsonl")
+    validation_path = validation_out or stem.with_name(stem.name + ".validation.jsonl")
+    with tempfile.TemporaryDirectory(prefix="finetuner-split-", dir=train_path.parent) as scratch:
+        result = _convert(path, Path(scratch) / "canonical.jsonl", model=None, encoding=None, format=format,
+                          system=system, columns=columns)
+        if result.canonical_path is None:
+            raise _refuse(result.report, path, "split")
+        try:
+            parts = split_file(result.canonical_path, train_path, validation_path,
+                               validation_fraction=validation, seed=seed)
+        except ValueError as exc:
+            raise _fail_usage(str(exc)) from exc
+    out.print(f"train: {parts.train.num_examples} examples → {parts.train.path}")
+    out.print(f"validation: {parts.validation.num_examples} examples → {parts.validation.path}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
