@@ -13,12 +13,14 @@ from sqlalchemy import func, select
 
 from core.config import Settings
 from core.models import Dataset
-from tests.fixtures.api import chat_jsonl, upload_dataset
+from tests.fixtures.api import TenantKey, chat_jsonl, upload_dataset
 
 
-def _count_datasets(app: FastAPI) -> int:
+def _count_datasets(app: FastAPI, tenant: TenantKey) -> int:
+    """The tenant's rows only: the database may be shared with other tests (PostgreSQL runs)."""
     with app.state.sessionmaker() as session:
-        return int(session.scalar(select(func.count()).select_from(Dataset)) or 0)
+        return int(session.scalar(select(func.count()).select_from(Dataset)
+                                  .where(Dataset.tenant_id == tenant.tenant_id)) or 0)
 
 
 def _stored_files(root: Path) -> list[Path]:
@@ -84,12 +86,13 @@ def test_list_is_newest_first_and_pages_with_after(auth_client: TestClient) -> N
     assert [d["id"] for d in last["data"]] == ids[:1] and last["has_more"] is False
 
 
-def test_same_idempotency_key_and_upload_returns_the_first_dataset(api_app: FastAPI, auth_client: TestClient) -> None:
+def test_same_idempotency_key_and_upload_returns_the_first_dataset(api_app: FastAPI, auth_client: TestClient,
+                                                                   tenant: TenantKey) -> None:
     headers = {"Idempotency-Key": "upload-1"}
     first = upload_dataset(auth_client, chat_jsonl(), headers=headers, name="a")
     second = upload_dataset(auth_client, chat_jsonl(), headers=headers, name="a")
     assert second == first
-    assert _count_datasets(api_app) == 1
+    assert _count_datasets(api_app, tenant) == 1
 
 
 def test_same_idempotency_key_with_other_bytes_or_options_is_422(auth_client: TestClient) -> None:
@@ -103,18 +106,18 @@ def test_same_idempotency_key_with_other_bytes_or_options_is_422(auth_client: Te
 
 
 def test_upload_over_the_limit_is_413_and_stores_nothing(
-    api_app: FastAPI, api_settings: Settings, auth_client: TestClient,
+    api_app: FastAPI, api_settings: Settings, auth_client: TestClient, tenant: TenantKey,
 ) -> None:
     api_settings.max_upload_bytes = 4096
     response = auth_client.post("/v1/datasets", files={"file": ("big.jsonl", chat_jsonl(100), "application/jsonl")})
     assert response.status_code == 413, response.text
     assert response.json()["error"]["type"] == "payload_too_large"
-    assert _count_datasets(api_app) == 0
+    assert _count_datasets(api_app, tenant) == 0
     assert _stored_files(api_settings.storage_path) == [], "a refused upload must leave no bytes behind"
 
 
 def test_upload_over_the_limit_without_content_length_is_cut_off_while_streaming(
-    api_app: FastAPI, api_settings: Settings, auth_client: TestClient,
+    api_app: FastAPI, api_settings: Settings, auth_client: TestClient, tenant: TenantKey,
 ) -> None:
     """A chunked body gives no length up front: the limit must be enforced as the bytes arrive."""
     api_settings.max_upload_bytes = 50_000
@@ -132,7 +135,7 @@ def test_upload_over_the_limit_without_content_length_is_cut_off_while_streaming
     response = auth_client.post("/v1/datasets", content=body(),
                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     assert response.status_code == 413, response.text
-    assert _count_datasets(api_app) == 0
+    assert _count_datasets(api_app, tenant) == 0
     assert _stored_files(api_settings.storage_path) == []
 
 

@@ -32,9 +32,10 @@ def dataset_id(auth_client: TestClient) -> str:
     return str(upload_dataset(auth_client, chat_jsonl(12))["id"])
 
 
-def _job_count(app: FastAPI) -> int:
+def _job_count(app: FastAPI, tenant: TenantKey) -> int:
+    """The tenant's rows only: the database may be shared with other tests (PostgreSQL runs)."""
     with app.state.sessionmaker() as session:
-        return int(session.scalar(select(func.count()).select_from(Job)) or 0)
+        return int(session.scalar(select(func.count()).select_from(Job).where(Job.tenant_id == tenant.tenant_id)) or 0)
 
 
 def _move(session: Session, job_id: str, *path: JobStatus) -> None:
@@ -64,9 +65,9 @@ def test_create_is_202_pending_with_every_field(auth_client: TestClient, dataset
 
 
 def test_refused_create_stores_nothing_and_sends_nothing(api_app: FastAPI, auth_client: TestClient, dataset_id: str,
-                                                         sent_tasks: SentTasks) -> None:
+                                                         sent_tasks: SentTasks, tenant: TenantKey) -> None:
     create_job(auth_client, dataset_id, model="gpt-9-ultra", expect=422)
-    assert _job_count(api_app) == 0 and sent_tasks == []
+    assert _job_count(api_app, tenant) == 0 and sent_tasks == []
 
 
 def test_invalid_dataset_is_422_naming_it_and_its_first_errors(auth_client: TestClient) -> None:
@@ -125,22 +126,23 @@ def test_cutoff_does_not_apply_to_the_emulator(api_app: FastAPI, auth_client: Te
 
 
 def test_same_idempotency_key_and_body_returns_the_same_job(api_app: FastAPI, auth_client: TestClient,
-                                                            dataset_id: str, sent_tasks: SentTasks) -> None:
+                                                            dataset_id: str, sent_tasks: SentTasks,
+                                                            tenant: TenantKey) -> None:
     headers = {"Idempotency-Key": "job-1"}
     first = create_job(auth_client, dataset_id, headers=headers, suffix="x")
     again = create_job(auth_client, dataset_id, headers=headers, suffix="x")
     assert again == first
-    assert _job_count(api_app) == 1 and len(sent_tasks) == 1
+    assert _job_count(api_app, tenant) == 1 and len(sent_tasks) == 1
 
 
 def test_same_idempotency_key_with_another_body_is_422(api_app: FastAPI, auth_client: TestClient,
-                                                      dataset_id: str) -> None:
+                                                      dataset_id: str, tenant: TenantKey) -> None:
     headers = {"Idempotency-Key": "job-2"}
     first = create_job(auth_client, dataset_id, headers=headers, suffix="x")
     body = create_job(auth_client, dataset_id, headers=headers, suffix="y", expect=422)
     assert "different request body" in body["error"]["message"]
     assert body["error"]["details"]["job_id"] == first["id"]
-    assert _job_count(api_app) == 1
+    assert _job_count(api_app, tenant) == 1
 
 
 def test_idempotency_keys_belong_to_one_tenant(auth_client: TestClient, other_client: TestClient,
