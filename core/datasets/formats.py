@@ -51,7 +51,7 @@ def kind_of(example: dict[str, Any]) -> str | None:
     return None
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
     if value is None:
         return "null"
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
@@ -60,7 +60,7 @@ def _type_name(value: Any) -> str:
 
 def _tool_call_problem(call: Any) -> str | None:
     if not isinstance(call, dict):
-        return f"is {_type_name(call)}, not an object"
+        return f"is {type_name(call)}, not an object"
     if call.get("type", "function") != "function":
         return f"has type {call.get('type')!r}; only 'function' is supported"
     if "id" in call and not isinstance(call["id"], str):
@@ -73,13 +73,13 @@ def _tool_call_problem(call: Any) -> str | None:
 
 def _function_call_problem(function: Any) -> str | None:
     if not isinstance(function, dict):
-        return f"is {_type_name(function)}, not an object"
+        return f"is {type_name(function)}, not an object"
     name = function.get("name")
     if not isinstance(name, str) or not name:
         return "needs a non-empty string 'name'"
     arguments = function.get("arguments")
     if not isinstance(arguments, str):
-        return f"'arguments' must be a string of JSON, not {_type_name(arguments)}"
+        return f"'arguments' must be a string of JSON, not {type_name(arguments)}"
     try:
         orjson.loads(arguments)
     except orjson.JSONDecodeError:
@@ -89,7 +89,7 @@ def _function_call_problem(function: Any) -> str | None:
 
 def _tool_definition_problem(tool: Any, legacy: bool) -> str | None:
     if not isinstance(tool, dict):
-        return f"is {_type_name(tool)}, not an object"
+        return f"is {type_name(tool)}, not an object"
     if not legacy:
         if tool.get("type") != "function":
             return "needs \"type\": \"function\""
@@ -108,7 +108,7 @@ def _tool_definition_problem(tool: Any, legacy: bool) -> str | None:
 def _check_message(message: Any, where: str, out: Checked) -> bool:
     """Check one message; True when it is an object (so it can be counted)."""
     if not isinstance(message, dict):
-        out.add("data_type", f"{where} is {_type_name(message)}, not a message object")
+        out.add("data_type", f"{where} is {type_name(message)}, not a message object")
         return False
     role = message.get("role")
     if "role" not in message:
@@ -132,13 +132,13 @@ def _check_message(message: Any, where: str, out: Checked) -> bool:
                 out.add("missing_content", f"{where}.content is null")
         elif not isinstance(content, str):
             hint = " (content parts are not supported here)" if isinstance(content, list) else ""
-            out.add("missing_content", f"{where}.content must be a string, not {_type_name(content)}{hint}")
+            out.add("missing_content", f"{where}.content must be a string, not {type_name(content)}{hint}")
         elif not content and not makes_calls:
             out.add("missing_content", f"{where}.content is empty")
 
     for key in ("name", "tool_call_id"):
         if key in message and not isinstance(message[key], str):
-            out.add("invalid_value", f"{where}.{key} must be a string, not {_type_name(message[key])}")
+            out.add("invalid_value", f"{where}.{key} must be a string, not {type_name(message[key])}")
     if "weight" in message:
         weight = message["weight"]
         if role != "assistant":
@@ -170,7 +170,7 @@ def _check_conversation(holder: dict[str, Any], prefix: str, out: Checked, *, ne
     """Check ``messages`` and the tool settings beside them; return the canonical holder."""
     messages = holder.get("messages")
     if not isinstance(messages, list) or not messages:
-        detail = "is missing" if "messages" not in holder else f"is {_type_name(messages)}"
+        detail = "is missing" if "messages" not in holder else f"is {type_name(messages)}"
         if isinstance(messages, list):
             detail = "is empty"
         out.add("missing_messages_list", f"{prefix}'messages' {detail}; it must be a non-empty list of messages")
@@ -191,7 +191,7 @@ def _check_conversation(holder: dict[str, Any], prefix: str, out: Checked, *, ne
             continue
         tools = holder[key]
         if not isinstance(tools, list):
-            out.add("invalid_tools", f"{prefix}{key} must be a list, not {_type_name(tools)}")
+            out.add("invalid_tools", f"{prefix}{key} must be a list, not {type_name(tools)}")
             continue
         for index, tool in enumerate(tools):
             problem = _tool_definition_problem(tool, legacy)
@@ -226,7 +226,7 @@ def check_preference(example: dict[str, Any], out: Checked, system_prompt: str |
     for key in ("preferred_output", "non_preferred_output"):
         answer = example.get(key)
         if not isinstance(answer, list) or len(answer) != 1:
-            shape = "is missing" if key not in example else f"is {_type_name(answer)}"
+            shape = "is missing" if key not in example else f"is {type_name(answer)}"
             if isinstance(answer, list):
                 shape = f"has {len(answer)} messages"
             out.add("invalid_preference_output", f"{key} {shape}; it must be a list of one assistant message")
@@ -255,7 +255,7 @@ def check_prompt_completion(
             continue
         value = example[key]
         if not isinstance(value, str):
-            out.add("missing_content", f"{label!r} must be a string, not {_type_name(value)}")
+            out.add("missing_content", f"{label!r} must be a string, not {type_name(value)}")
         elif not value:
             out.add("missing_content", f"{label!r} is empty")
         else:

@@ -5,8 +5,7 @@ hashed and counted, and the size limit is enforced as they arrive (nothing is ke
 dataset that fails validation is still stored, ``status: "invalid"`` with its report (DESIGN §8),
 so the client sees every wrong line; jobs refuse it later. Functions here never commit.
 
-Validation is one function, :func:`validate_upload`. Until the full validator of the datasets
-issue lands (``core.datasets.ingest``), it runs a basic chat-format check defined below.
+Validation is one function, :func:`validate_upload`, on top of ``core.datasets.ingest``.
 """
 
 from __future__ import annotations
@@ -14,17 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, Any, Literal
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.catalog import DEFAULT_TOKEN_LIMIT
-from core.datasets.tokens import count_text_tokens
+from core.catalog import ModelCatalog
+from core.datasets.ingest import ingest
 from core.errors import Conflict, PayloadTooLarge, Unprocessable
 from core.models import Dataset
 from core.scoping import get_owned, owned, page
@@ -32,7 +30,7 @@ from core.storage import CHUNK, BlobStore, StoredBlob
 
 log = logging.getLogger(__name__)
 
-DatasetFormat = Literal["auto", "chat", "prompt_completion", "preference", "csv"]
+DatasetFormat = Literal["auto", "jsonl", "chat", "prompt_completion", "preference", "csv", "tsv"]
 Variant = Literal["canonical", "original"]
 
 
@@ -114,7 +112,8 @@ class DatasetOptions:
     name: str | None = None
     format: DatasetFormat = "auto"
     system_prompt: str | None = None
-    columns: tuple[str, ...] | None = None
+    columns: tuple[str, str] | None = None
+    model: str | None = None
 
     def fingerprint(self, sha256: str) -> str:
         """Same key + same bytes + same options = same dataset (idempotency)."""
@@ -131,148 +130,25 @@ class Validation:
     canonical: StoredBlob | None = None
 
 
-def validate_upload(path: Path, options: DatasetOptions, store: BlobStore) -> Validation:
-    """The one entry point to validation; swap this body for ``core.datasets.ingest`` when it lands."""
-    return _basic_chat_check(path, options, store)
+def validate_upload(path: Path, options: DatasetOptions, store: BlobStore,
+                    catalog: ModelCatalog | None = None) -> Validation:
+    """The full validator (``core.datasets.ingest``): report and canonical JSONL in one pass.
 
-
-MAX_REPORTED_ERRORS = 100
-MIN_EXAMPLES = 10  # OpenAI refuses a training file with fewer
-_ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
-_MESSAGE_KEYS = {"role", "content", "name", "function_call", "tool_calls", "tool_call_id", "weight"}
-_ENCODING = "o200k_base"
-# The cookbook's epoch heuristic: aim for ~3 epochs, stretched or shrunk to land in 100..25,000 examples seen.
-_TARGET_EPOCHS, _MIN_EXAMPLES_SEEN, _MAX_EXAMPLES_SEEN, _MIN_EPOCHS, _MAX_EPOCHS = 3, 100, 25_000, 1, 25
-
-
-@dataclass
-class _Findings:
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)
-
-    def add(self, line: int, code: str, message: str) -> None:
-        self.counts[code] += 1
-        if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append({"line": line, "code": code, "message": message})
-
-
-def _example_problem(example: Any) -> tuple[str, str] | None:
-    """The first thing wrong with one chat example, as (code, message), or None."""
-    if not isinstance(example, dict):
-        return "not_an_object", "each line must be a JSON object"
-    messages = example.get("messages")
-    if messages is None:
-        if "prompt" in example or "completion" in example:
-            return "unsupported_format", "prompt/completion examples are not accepted by the basic checker yet"
-        return "missing_messages", "the example has no 'messages' list"
-    if not isinstance(messages, list) or not messages:
-        return "missing_messages", "'messages' must be a non-empty list"
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict) or "role" not in message:
-            return "message_missing_key", f"messages[{index}] must be an object with 'role' and 'content'"
-        unknown = sorted(set(message) - _MESSAGE_KEYS)
-        if unknown:
-            return "message_unrecognized_key", f"messages[{index}] has unrecognized key(s) {unknown}"
-        if message["role"] not in _ROLES:
-            return "unrecognized_role", f"messages[{index}] has role {message['role']!r}"
-        content = message.get("content")
-        if content is None and not (message["role"] == "assistant" and message.get("tool_calls")):
-            return "missing_content", f"messages[{index}] has no content"
-        if content is not None and not isinstance(content, str | list):
-            return "invalid_content_type", f"messages[{index}].content must be a string or a list of parts"
-    if not any(m.get("role") == "assistant" for m in messages):
-        return "example_missing_assistant_message", "the example has no assistant message to learn from"
-    return None
-
-
-def _count_tokens(messages: list[dict[str, Any]]) -> int:
-    """The cookbook's formula: 3 per message, each string value, +1 per name, +3 per conversation."""
-    total = 3
-    for message in messages:
-        total += 3
-        for key, value in message.items():
-            if isinstance(value, str):
-                total += count_text_tokens(value, _ENCODING)
-            elif value is not None and key != "weight":
-                total += count_text_tokens(json.dumps(value, ensure_ascii=False), _ENCODING)
-            if key == "name":
-                total += 1
-    return total
-
-
-def _epochs_for(n_examples: int) -> int:
-    if n_examples == 0:
-        return _TARGET_EPOCHS
-    if n_examples * _TARGET_EPOCHS < _MIN_EXAMPLES_SEEN:
-        return min(_MAX_EPOCHS, -(-_MIN_EXAMPLES_SEEN // n_examples))
-    if n_examples * _TARGET_EPOCHS > _MAX_EXAMPLES_SEEN:
-        return max(_MIN_EPOCHS, _MAX_EXAMPLES_SEEN // n_examples)
-    return _TARGET_EPOCHS
-
-
-def _report(findings: _Findings, tokens: list[int], fmt: str) -> dict[str, Any]:
-    n_examples = len(tokens)
-    return {
-        "checker": "basic",
-        "format": fmt,
-        "num_examples": n_examples,
-        "errors": findings.errors,
-        "error_counts": dict(findings.counts),
-        "encoding": _ENCODING,
-        "token_limit": DEFAULT_TOKEN_LIMIT,
-        "examples_over_limit": sum(1 for t in tokens if t > DEFAULT_TOKEN_LIMIT),
-        "token_counts": {
-            "total": sum(tokens),
-            "min": min(tokens, default=0),
-            "max": max(tokens, default=0),
-            "mean": round(sum(tokens) / n_examples, 2) if n_examples else 0,
-        },
-        "n_epochs": _epochs_for(n_examples),
-        "billed_tokens": sum(min(t, DEFAULT_TOKEN_LIMIT) for t in tokens),
-    }
-
-
-def _basic_chat_check(path: Path, options: DatasetOptions, store: BlobStore) -> Validation:
-    """Chat-format JSONL only: line-numbered errors by kind, token counts, epochs, billed tokens.
-
-    Writes the canonical JSONL (one compact object per line, blank lines dropped) as it reads, and
-    keeps it only if the dataset is valid.
+    The canonical file is written under the store's temp directory and adopted by its hash, so
+    it lands next to the original without being copied.
     """
-    findings = _Findings()
-    if options.format not in ("auto", "chat"):
-        findings.add(0, "unsupported_format", f"format {options.format!r} is not accepted by the basic checker yet")
-        return Validation(format=options.format, status="invalid", num_examples=0,
-                          report=_report(findings, [], options.format))
-    tokens: list[int] = []
-    canonical_path = store.temp_path()
+    canonical_tmp = store.temp_path()
     try:
-        with path.open("rb") as source, canonical_path.open("wb") as canonical:
-            for number, raw in enumerate(source, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    example = json.loads(raw.decode("utf-8"))
-                except UnicodeDecodeError:
-                    findings.add(number, "invalid_encoding", "the line is not valid UTF-8")
-                    continue
-                except json.JSONDecodeError as exc:
-                    findings.add(number, "invalid_json", f"not valid JSON: {exc.msg} at column {exc.colno}")
-                    continue
-                problem = _example_problem(example)
-                if problem is not None:
-                    findings.add(number, *problem)
-                    continue
-                tokens.append(_count_tokens(example["messages"]))
-                canonical.write(json.dumps(example, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-                canonical.write(b"\n")
-        if len(tokens) < MIN_EXAMPLES and not findings.counts:
-            findings.add(0, "too_few_examples", f"{len(tokens)} example(s); at least {MIN_EXAMPLES} are needed")
-        valid = not findings.counts
-        canonical_blob = store.put_file(canonical_path) if valid else None
+        result = ingest(path, canonical_tmp, format_hint=options.format, system_prompt=options.system_prompt,
+                        columns=options.columns, model=options.model, catalog=catalog)
+        canonical = None
+        if result.canonical_path is not None and result.canonical_sha256 and result.canonical_bytes is not None:
+            canonical = store.adopt(result.canonical_path, result.canonical_sha256, result.canonical_bytes)
     finally:
-        canonical_path.unlink(missing_ok=True)
-    return Validation(format="chat", status="valid" if valid else "invalid", num_examples=len(tokens),
-                      report=_report(findings, tokens, "chat"), canonical=canonical_blob)
+        canonical_tmp.unlink(missing_ok=True)
+    report = result.report
+    return Validation(format=report.format, status="valid" if report.valid else "invalid",
+                      num_examples=report.num_examples, report=report.model_dump(mode="json"), canonical=canonical)
 
 
 # --- storing and reading --------------------------------------------------------------------------
@@ -280,7 +156,7 @@ def _basic_chat_check(path: Path, options: DatasetOptions, store: BlobStore) -> 
 
 def create_dataset(
     session: Session, tenant_id: str, staged: StagedUpload, options: DatasetOptions, *,
-    store: BlobStore, idempotency_key: str | None = None,
+    store: BlobStore, idempotency_key: str | None = None, catalog: ModelCatalog | None = None,
 ) -> tuple[Dataset, bool]:
     """Validate and record a staged upload. Returns (dataset, created).
 
@@ -289,8 +165,7 @@ def create_dataset(
     settles concurrent repeats. The staged file is always consumed.
     """
     name = (options.name or staged.filename or "dataset.jsonl").strip() or "dataset.jsonl"
-    options = DatasetOptions(name=name, format=options.format, system_prompt=options.system_prompt,
-                             columns=options.columns)
+    options = replace(options, name=name)
     fingerprint = options.fingerprint(staged.sha256)
     if idempotency_key is not None:
         existing = _dataset_for_key(session, tenant_id, idempotency_key)
@@ -298,7 +173,7 @@ def create_dataset(
             staged.discard()
             return _replay(existing, fingerprint, idempotency_key), False
     blob = store.adopt(staged.path, staged.sha256, staged.size)
-    validation = validate_upload(blob.path, options, store)
+    validation = validate_upload(blob.path, options, store, catalog)
     dataset = Dataset(
         tenant_id=tenant_id, name=name[:500], sha256=blob.sha256, bytes=blob.size,
         canonical_sha256=validation.canonical.sha256 if validation.canonical else None,

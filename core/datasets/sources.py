@@ -46,9 +46,11 @@ Record = tuple[int, Any]
 
 
 def sniff(head: bytes) -> str:
-    """Guess the container from the first bytes: jsonl, csv, tsv, empty, or utf16."""
+    """Guess the container from the first bytes: jsonl, csv, tsv, empty, utf16 or binary."""
     if head.startswith(_UTF16_BOMS):
         return "utf16"
+    if b"\x00" in head:
+        return "binary"  # no UTF-8 text has NUL bytes; an image, an archive, UTF-16 without a BOM
     text = head.removeprefix(BOM).lstrip()
     if not text:
         return "empty"
@@ -138,8 +140,13 @@ def _json_problem(raw: bytes, exc: orjson.JSONDecodeError) -> LineProblem:
     except UnicodeDecodeError as bad:
         return LineProblem("invalid_utf8", f"byte 0x{raw[bad.start]:02x} at column {bad.start + 1} is not UTF-8; "
                                            "save the file as UTF-8")
-    if raw.strip() == b"{":
+    line = raw.rstrip(b"\r\n")
+    if line.strip() == b"{":
         return LineProblem("invalid_json", "an object spans several lines; write each example on one line")
+    try:  # again without the line end, so a cut-off line reads "unexpected end of data"
+        orjson.loads(line)
+    except orjson.JSONDecodeError as bare:
+        exc = bare
     return LineProblem("invalid_json", f"not valid JSON: {exc.msg} at column {exc.colno}")
 
 

@@ -20,7 +20,15 @@ import orjson
 from core.catalog import ModelCatalog
 from core.datasets.cost import Target, default_epochs, estimated_cost_usd, resolve_target
 from core.datasets.counting import TokenCounter
-from core.datasets.formats import CHECKERS, KINDS, Checked, check_prompt_completion, conversation_of, kind_of
+from core.datasets.formats import (
+    CHECKERS,
+    KINDS,
+    Checked,
+    check_prompt_completion,
+    conversation_of,
+    kind_of,
+    type_name,
+)
 from core.datasets.report import (
     ERROR_CODES,
     MAX_REPORTED_ERRORS,
@@ -151,8 +159,7 @@ class _Validation:
             return
         self.num_examples += 1
         if not isinstance(record, dict):
-            found = "a list" if isinstance(record, list) else type(record).__name__
-            self.error(line, "data_type", f"each line must be a JSON object (an example), not {found}")
+            self.error(line, "data_type", f"each line must be a JSON object (an example), not {type_name(record)}")
             return
         kind = self._kind(line, record)
         if kind is None:
@@ -353,9 +360,10 @@ def scan(path: Path, options: ValidationOptions, target: Target, sink: Sink | No
     with path.open("rb", buffering=1024 * 1024) as stream:
         container = _container(stream.read(SNIFF_BYTES), options.format_hint)
         stream.seek(0)
-        if container == "utf16":
-            state.error(1, "invalid_utf8", "the file is UTF-16 (it starts with a UTF-16 byte-order mark); "
-                                           "save it as UTF-8")
+        if container in ("utf16", "binary"):
+            state.error(1, "invalid_utf8", "the file is UTF-16 (it starts with a UTF-16 byte-order mark); save it "
+                        "as UTF-8" if container == "utf16" else "the file is not text (it has NUL bytes); a dataset "
+                        "is UTF-8 JSONL, CSV or TSV")
             return state.report(fmt="unknown", size=size, num_lines=0, has_bom=False, trailing_blanks=[],
                                 columns=None)
         source: JsonlSource | CsvSource
@@ -380,9 +388,7 @@ def scan(path: Path, options: ValidationOptions, target: Target, sink: Sink | No
 
 
 def _container(head: bytes, format_hint: str | None) -> str:
-    if format_hint in ("csv", "tsv"):
-        return format_hint
     found = sniff(head)
-    if format_hint in (None, "auto"):
+    if found in ("utf16", "binary") or format_hint in (None, "auto"):
         return found
-    return "utf16" if found == "utf16" else "jsonl"
+    return format_hint if format_hint in ("csv", "tsv") else "jsonl"
