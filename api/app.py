@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import datasets, health, jobs
+from api.routes import datasets, health, jobs, provider_webhooks, webhooks
 from core.catalog import ModelCatalog
 from core.config import Settings, get_settings
 from core.db import get_sessionmaker
@@ -85,6 +85,8 @@ def create_app(settings: Settings | None = None, *, send_tasks: bool = True,
     app.include_router(health.router)
     app.include_router(datasets.router)
     app.include_router(jobs.router)
+    app.include_router(webhooks.router)
+    app.include_router(provider_webhooks.router)
     if settings.openai_api_key is None and settings.mount_emulator:
         emulator = _emulator_app(emulator_settings)
         if emulator is None:

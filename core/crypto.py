@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from core.config import get_settings
+from core.config import Settings, get_settings
 
 
 class SecretUnreadable(RuntimeError):
@@ -38,18 +38,18 @@ def _fernet(secret_key: str | None, var_dir: str) -> Fernet:
     return Fernet(key)
 
 
-def _current() -> Fernet:
-    settings = get_settings()
+def _current(settings: Settings | None) -> Fernet:
+    settings = settings or get_settings()
     secret = settings.secret_key.get_secret_value() if settings.secret_key else None
     return _fernet(secret, str(settings.var_dir))
 
 
-def encrypt(plaintext: str) -> str:
-    return _current().encrypt(plaintext.encode()).decode()
+def encrypt(plaintext: str, settings: Settings | None = None) -> str:
+    return _current(settings).encrypt(plaintext.encode()).decode()
 
 
-def decrypt(token: str) -> str:
+def decrypt(token: str, settings: Settings | None = None) -> str:
     try:
-        return _current().decrypt(token.encode()).decode()
+        return _current(settings).decrypt(token.encode()).decode()
     except InvalidToken as exc:
         raise SecretUnreadable("stored secret cannot be decrypted with the configured FINETUNER_SECRET_KEY") from exc

@@ -107,7 +107,7 @@ def create_webhook(session: Session, tenant_id: str, url: str, events: list[str]
     check_target_url(url, settings)
     secret = new_secret()
     webhook = Webhook(tenant_id=tenant_id, url=url, events=validate_events(events),
-                      secret_encrypted=crypto.encrypt(secret))
+                      secret_encrypted=crypto.encrypt(secret, settings))
     session.add(webhook)
     session.flush()
     return webhook, secret
@@ -203,7 +203,8 @@ def _send(url: str, secret: str, delivery: WebhookDelivery, settings: Settings) 
         return SendResult(None, (time.perf_counter() - started) * 1000, f"{type(exc).__name__}: {exc}")
 
 
-def claim(session: Session, delivery_id: str, *, lease_seconds: float) -> tuple[WebhookDelivery, str, str] | None:
+def claim(session: Session, delivery_id: str, *, lease_seconds: float, settings: Settings | None = None
+          ) -> tuple[WebhookDelivery, str, str] | None:
     """Lease a due delivery (pushing its next attempt past the lease) so no one else sends it meanwhile."""
     query = select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
     if session.get_bind().dialect.name == "postgresql":
@@ -217,7 +218,7 @@ def claim(session: Session, delivery_id: str, *, lease_seconds: float) -> tuple[
         delivery.status = "failed"
         return None
     delivery.next_attempt_at = now + dt.timedelta(seconds=lease_seconds)
-    return delivery, webhook.url, crypto.decrypt(webhook.secret_encrypted)
+    return delivery, webhook.url, crypto.decrypt(webhook.secret_encrypted, settings)
 
 
 def deliver(delivery_id: str, *, session_factory: Any, settings: Settings | None = None) -> SendResult | None:
@@ -225,7 +226,7 @@ def deliver(delivery_id: str, *, session_factory: Any, settings: Settings | None
     settings = settings or get_settings()
     timeout = settings.webhook_timeout_seconds
     with session_factory() as session, session.begin():
-        claimed = claim(session, delivery_id, lease_seconds=timeout + 30)
+        claimed = claim(session, delivery_id, lease_seconds=timeout + 30, settings=settings)
         if claimed is None:
             return None
         delivery, url, secret = claimed

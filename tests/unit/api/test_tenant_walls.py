@@ -18,7 +18,9 @@ def owned_ids(auth_client: TestClient) -> dict[str, str]:
     """One of each id type, owned by the first tenant; a new path parameter must be added here."""
     dataset = upload_dataset(auth_client, chat_jsonl())
     job = create_job(auth_client, dataset["id"])
-    return {"dataset_id": dataset["id"], "job_id": job["id"]}
+    webhook = auth_client.post("/v1/webhooks", json={"url": "https://93.184.215.14/hook", "events": ["job.*"]})
+    assert webhook.status_code == 201, webhook.text
+    return {"dataset_id": dataset["id"], "job_id": job["id"], "webhook_id": webhook.json()["id"]}
 
 
 def _routes_with_ids(app: FastAPI) -> list[tuple[str, str]]:

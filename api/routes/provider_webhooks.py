@@ -1,0 +1,33 @@
+"""``/v1/provider-webhooks/openai``: OpenAI tells us a job ended; we sync it now.
+
+No API key here: the signature (``OPENAI_WEBHOOK_SECRET``) is the authentication. The body is read
+raw because the signature covers the exact bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from api.deps import SessionDep, SettingsDep
+from api.errors import COMMON_ERRORS
+from core.provider_webhooks import receive_openai_webhook
+
+router = APIRouter(prefix="/v1/provider-webhooks", tags=["provider webhooks"], responses=COMMON_ERRORS)
+
+
+class ProviderWebhookAck(BaseModel):
+    received: Literal[True] = True
+    event_id: str
+    event_type: str
+    sync_enqueued: bool
+
+
+@router.post("/openai", response_model=ProviderWebhookAck, summary="Receive an OpenAI webhook")
+async def receive_openai(request: Request, session: SessionDep, settings: SettingsDep) -> ProviderWebhookAck:
+    body = await request.body()
+    event, job = receive_openai_webhook(session, body, request.headers, settings)
+    session.commit()
+    return ProviderWebhookAck(event_id=event.id, event_type=event.type, sync_enqueued=job is not None)
