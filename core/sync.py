@@ -154,8 +154,8 @@ def store_events(session: Session, job: Job, events: Iterable[ProviderEvent]) ->
             job_id=job.id, tenant_id=job.tenant_id, provider_event_id=event.id, level=event.level or "info",
             type=event.type or "message", message=event.message or "", data=event.data, created_at=event.created_at,
             recorded_at=utcnow(),
-        ).on_conflict_do_nothing(index_elements=["job_id", "provider_event_id"])
-        added += int(getattr(session.execute(statement), "rowcount", 0) or 0)
+        ).on_conflict_do_nothing(index_elements=["job_id", "provider_event_id"]).returning(JobEvent.id)
+        added += len(session.execute(statement).all())
         known.add(event.id)
     metrics = store_metrics(session, job, [e for e in ordered if e.type == "metrics" and e.data])
     return added, metrics
@@ -197,8 +197,8 @@ def store_checkpoints(session: Session, job: Job, checkpoints: Iterable[Provider
             job_id=job.id, tenant_id=job.tenant_id, provider_checkpoint_id=checkpoint.id,
             step=checkpoint.step, fine_tuned_model_checkpoint=checkpoint.fine_tuned_model_checkpoint,
             metrics=dict(checkpoint.metrics or {}), created_at=checkpoint.created_at,
-        ).on_conflict_do_nothing(index_elements=["job_id", "provider_checkpoint_id"])
-        added += int(getattr(session.execute(statement), "rowcount", 0) or 0)
+        ).on_conflict_do_nothing(index_elements=["job_id", "provider_checkpoint_id"]).returning(Checkpoint.id)
+        added += len(session.execute(statement).all())
     return added
 
 
