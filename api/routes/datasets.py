@@ -10,18 +10,21 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import After, BlobStoreDep, IdempotencyKey, Limit, SessionDep, SettingsDep, TenantDep
+from api.deps import After, BlobStoreDep, CatalogDep, IdempotencyKey, Limit, SessionDep, SettingsDep, TenantDep
 from api.errors import COMMON_ERRORS, CONFLICT, TOO_LARGE
 from api.schemas import DatasetOut, DatasetReportOut, Page
 from api.uploads import receive_form
+from core.catalog import ModelCatalog
 from core.datasets import service as datasets
 from core.datasets.service import DatasetFormat, DatasetOptions, StagedUpload, UploadStager, Variant
+from core.datasets.validate import parse_columns
 from core.errors import BadRequest
 from core.storage import BlobStore
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=COMMON_ERRORS)
 
 _FORMATS: tuple[str, ...] = get_args(DatasetFormat)
+_FIELDS = {"name", "format", "system_prompt", "columns", "model"}
 
 UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -34,6 +37,8 @@ UPLOAD_BODY: dict[str, Any] = {
                 "name": {"type": "string", "maxLength": 500, "description": "defaults to the file's name"},
                 "format": {"type": "string", "enum": list(_FORMATS), "default": "auto"},
                 "system_prompt": {"type": "string", "description": "added to examples that have none"},
+                "model": {"type": "string", "maxLength": 200,
+                          "description": "base model the counts, limit and cost estimate are for"},
                 "columns": {"type": "string", "description": "CSV: the two columns to use, 'prompt,completion' "
                                                                "or a JSON list"},
             },
@@ -43,37 +48,44 @@ UPLOAD_BODY: dict[str, Any] = {
 
 
 def _options(fields: dict[str, str]) -> DatasetOptions:
-    unknown = sorted(set(fields) - {"name", "format", "system_prompt", "columns"})
+    unknown = sorted(set(fields) - _FIELDS)
     if unknown:
-        raise BadRequest(f"unknown form field(s) {unknown}", details={"param": unknown[0]})
+        raise BadRequest(f"unknown form field(s) {unknown}; expected some of {sorted(_FIELDS)}",
+                         details={"param": unknown[0]})
     fmt = fields.get("format") or "auto"
     if fmt not in _FORMATS:
         raise BadRequest(f"format must be one of {list(_FORMATS)}, not {fmt!r}", details={"param": "format"})
-    name = fields.get("name")
-    if name is not None and len(name) > 500:
-        raise BadRequest("name is longer than 500 characters", details={"param": "name"})
-    return DatasetOptions(name=name or None, format=fmt,  # type: ignore[arg-type]  # checked just above
-                          system_prompt=fields.get("system_prompt") or None, columns=_columns(fields.get("columns")))
+    for name, limit in (("name", 500), ("model", 200)):
+        if len(fields.get(name) or "") > limit:
+            raise BadRequest(f"{name} is longer than {limit} characters", details={"param": name})
+    return DatasetOptions(name=fields.get("name") or None, format=fmt,  # type: ignore[arg-type]  # checked above
+                          system_prompt=fields.get("system_prompt") or None, columns=_columns(fields.get("columns")),
+                          model=fields.get("model") or None)
 
 
-def _columns(raw: str | None) -> tuple[str, ...] | None:
+def _columns(raw: str | None) -> tuple[str, str] | None:
+    """``prompt,completion`` or a JSON list of the two names."""
     if not raw:
         return None
+    value: str | list[str] = raw
     if raw.lstrip().startswith("["):
         try:
-            parsed = json.loads(raw)
+            value = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise BadRequest("columns is not a valid JSON list", details={"param": "columns"}) from exc
-        if not isinstance(parsed, list) or not all(isinstance(c, str) for c in parsed):
-            raise BadRequest("columns must be a list of column names", details={"param": "columns"})
-        return tuple(parsed)
-    return tuple(part.strip() for part in raw.split(",") if part.strip())
+        if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+            raise BadRequest("columns must be a list of two column names", details={"param": "columns"})
+    try:
+        return parse_columns(value)
+    except ValueError as exc:
+        raise BadRequest(str(exc), details={"param": "columns"}) from exc
 
 
 def _store_and_commit(session: Session, tenant_id: str, staged: StagedUpload, options: DatasetOptions,
-                      store: BlobStore, key: str | None) -> DatasetOut:
+                      store: BlobStore, key: str | None, catalog: ModelCatalog) -> DatasetOut:
     """The blocking part (validation reads every line) runs here, off the event loop."""
-    dataset, _ = datasets.create_dataset(session, tenant_id, staged, options, store=store, idempotency_key=key)
+    dataset, _ = datasets.create_dataset(session, tenant_id, staged, options, store=store, idempotency_key=key,
+                                         catalog=catalog)
     session.commit()
     return DatasetOut.from_row(dataset)
 
@@ -81,14 +93,15 @@ def _store_and_commit(session: Session, tenant_id: str, staged: StagedUpload, op
 @router.post("", status_code=201, response_model=DatasetOut, openapi_extra=UPLOAD_BODY,
              responses=TOO_LARGE, summary="Upload a dataset")
 async def upload_dataset(request: Request, session: SessionDep, tenant: TenantDep, settings: SettingsDep,
-                         store: BlobStoreDep, idempotency_key: IdempotencyKey = None) -> DatasetOut:
+                         store: BlobStoreDep, catalog: CatalogDep, idempotency_key: IdempotencyKey = None
+                         ) -> DatasetOut:
     """Stored even when invalid (``status: "invalid"`` and its report), so every wrong line can be seen."""
     limit = settings.max_upload_bytes
     form = await receive_form(request, lambda: UploadStager(store, limit), max_bytes=limit)
     try:
         options = _options(form.fields)
         return await run_in_threadpool(_store_and_commit, session, tenant.id, form.staged, options, store,
-                                       idempotency_key)
+                                       idempotency_key, catalog)
     finally:
         form.staged.discard()  # a no-op once adopted into the store
 
@@ -111,7 +124,7 @@ def read_dataset_report(dataset_id: str, session: SessionDep, tenant: TenantDep)
                             report=dataset.report or {})
 
 
-_MEDIA_TYPES = {"csv": "text/csv"}
+_MEDIA_TYPES = {"csv": "text/csv", "tsv": "text/tab-separated-values"}
 
 
 @router.get("/{dataset_id}/content", response_class=StreamingResponse, responses=CONFLICT,
@@ -123,7 +136,8 @@ def download_dataset(
     dataset = datasets.get_dataset(session, tenant.id, dataset_id)
     sha256 = datasets.content_blob(dataset, variant)
     media_type = _MEDIA_TYPES.get(dataset.format, "application/jsonl") if variant == "original" else "application/jsonl"
-    filename = f"{dataset.id}.{'csv' if media_type == 'text/csv' else 'jsonl'}"
+    extension = {"text/csv": "csv", "text/tab-separated-values": "tsv"}.get(media_type, "jsonl")
+    filename = f"{dataset.id}.{extension}"
     return StreamingResponse(datasets.iter_content(store, sha256), media_type=media_type,
                              headers={"Content-Disposition": f'attachment; filename="{filename}"',
                                       "ETag": f'"{sha256}"'})
