@@ -28,8 +28,12 @@ log = logging.getLogger(__name__)
 EMULATOR_MOUNT = "/emulator/v1"
 
 
-def install_task_sender() -> bool:
-    """Make ``core.dispatch`` send deferred tasks through Celery, if the worker package offers it."""
+def install_task_sender(settings: Settings) -> bool:
+    """Make ``core.dispatch`` send deferred tasks through Celery, to this app's broker.
+
+    The worker package owns the Celery app; one configured from other settings (tests, an embedded
+    runner) would send elsewhere, so a Celery app is made for these settings when the URLs differ.
+    """
     try:
         module: Any = importlib.import_module("worker.celery_app")
     except ImportError:
@@ -39,8 +43,22 @@ def install_task_sender() -> bool:
     if install is None:
         log.warning("worker.celery_app has no install_sender(); deferred tasks are left to the reconciler")
         return False
-    install()
+    default = getattr(module, "celery_app", None)
+    make = getattr(module, "make_celery", None)
+    if default is not None and make is not None and default.conf.broker_url != settings.broker_url:
+        install(make(settings))
+    else:
+        install()
     return True
+
+
+def install_secret_redaction() -> None:
+    """The provider SDK's loggers may echo part of a key in an error; the provider layer filters them."""
+    try:
+        from core.providers.redaction import install_log_redaction
+    except ImportError:
+        return
+    install_log_redaction()
 
 
 def _emulator_app(emulator_settings: Any | None) -> Any | None:
@@ -64,8 +82,9 @@ def create_app(settings: Settings | None = None, *, send_tasks: bool = True,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        install_secret_redaction()
         if send_tasks:
-            install_task_sender()
+            install_task_sender(settings)
         yield
 
     app = FastAPI(

@@ -6,12 +6,12 @@ down, never how it is configured (no URLs, no credentials).
 
 from __future__ import annotations
 
-import importlib
 import logging
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from kombu.connection import Connection
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,17 +34,13 @@ def _database(factory: sessionmaker[Session]) -> tuple[Check, str | None]:
     return "ok", None
 
 
-def _broker() -> tuple[Check, str | None]:
-    """Asks the worker package, which owns the Celery app; "unknown" until that package provides one."""
+def _broker(url: str) -> tuple[Check, str | None]:
+    """Connects to the app's own broker URL (the one its tasks are sent to), with a short timeout."""
+    if not url:
+        return "unknown", "no broker configured"
     try:
-        module: Any = importlib.import_module("worker.celery_app")
-    except ImportError:
-        return "unknown", "worker.celery_app is not installed"
-    celery = getattr(module, "celery_app", None) or getattr(module, "app", None)
-    if celery is None:
-        return "unknown", "worker.celery_app has no Celery app"
-    try:
-        with celery.connection_for_write() as connection:
+        with Connection(url, connect_timeout=BROKER_TIMEOUT_SECONDS,  # type: ignore[no-untyped-call]
+                        transport_options={"socket_connect_timeout": BROKER_TIMEOUT_SECONDS}) as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0,
                                          timeout=BROKER_TIMEOUT_SECONDS)
     except Exception as exc:
@@ -63,7 +59,9 @@ def healthz() -> Health:
 def readyz(request: Request) -> JSONResponse:
     checks: dict[str, Check] = {}
     details: dict[str, str] = {}
-    for name, (state, detail) in (("database", _database(request.app.state.sessionmaker)), ("broker", _broker())):
+    results = {"database": _database(request.app.state.sessionmaker),
+               "broker": _broker(request.app.state.settings.broker_url)}
+    for name, (state, detail) in results.items():
         checks[name] = state
         if detail:
             details[name] = detail

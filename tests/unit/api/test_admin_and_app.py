@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,6 +16,7 @@ from api.deps import get_cutoff_policy
 from core.config import Settings
 from core.models import ApiKey
 from core.tenants import hash_key
+from tests.fixtures.api import chat_jsonl, create_job, upload_dataset
 
 
 def test_cli_creates_a_tenant_and_a_key_that_works_until_revoked(api_settings: Settings, api_client: TestClient,
@@ -77,3 +79,28 @@ def test_cutoffs_apply_only_to_openais_real_endpoint(api_settings: Settings, upd
                                                      enforced: bool) -> None:
     policy = get_cutoff_policy(api_settings.model_copy(update=update), dt.date(2027, 2, 1))
     assert policy.enforce is enforced
+
+
+def test_start_up_sends_deferred_tasks_through_celery_to_the_apps_broker(api_settings: Settings,
+                                                                          make_tenant: Any) -> None:
+    from kombu.connection import Connection
+
+    from core import dispatch
+    from core.jobs import ADVANCE_TASK
+    from worker.celery_app import QUEUE
+
+    app = create_app(api_settings, send_tasks=True)  # broker: memory://, shared in this process
+    tenant = make_tenant()
+    try:
+        with TestClient(app, headers=tenant.headers) as client:
+            dataset = upload_dataset(client, chat_jsonl())
+            job = create_job(client, dataset["id"])
+        with Connection("memory://") as connection:  # type: ignore[no-untyped-call]
+            queue = connection.SimpleQueue(QUEUE)
+            message = queue.get(timeout=5)
+            message.ack()
+            queue.close()
+    finally:
+        dispatch.set_sender(None)
+    assert message.headers["task"] == ADVANCE_TASK
+    assert message.payload[1] == {"job_id": job["id"]}

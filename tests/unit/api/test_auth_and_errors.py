@@ -114,13 +114,20 @@ def test_unhandled_error_is_500_in_our_shape_without_internals(
     assert "hunter2" in caplog.text, "the traceback must be logged for operators"
 
 
-def test_health_needs_no_key_and_readiness_checks_the_database(api_client: TestClient) -> None:
+def test_health_needs_no_key_and_readiness_checks_database_and_broker(api_client: TestClient) -> None:
     assert api_client.get("/healthz").json() == {"status": "ok"}
     response = api_client.get("/readyz")
-    body = response.json()
-    assert body["checks"]["database"] == "ok"
-    assert body["checks"]["broker"] in {"ok", "unknown", "error"}
-    assert response.status_code == (503 if body["checks"]["broker"] == "error" else 200)
+    assert response.status_code == 200, response.text
+    assert response.json()["checks"] == {"database": "ok", "broker": "ok"}
+
+
+def test_readiness_is_503_when_the_broker_is_unreachable(api_app: FastAPI) -> None:
+    api_app.state.settings = api_app.state.settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"})
+    with TestClient(api_app) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "ok", "broker": "error"}
+    assert "127.0.0.1" not in response.text, "readiness must not reveal configuration"
 
 
 def test_readiness_is_503_when_the_database_is_unreachable(api_app: FastAPI) -> None:
