@@ -57,7 +57,10 @@ def sniff(head: bytes) -> str:
     if text[:1] in (b"{", b"["):
         return "jsonl"
     first_line = text.split(b"\n", 1)[0]
-    return "tsv" if b"\t" in first_line else "csv"
+    if b"\t" in first_line:
+        return "tsv"
+    # Not CSV without a delimiter in the header: report such a file as broken JSONL instead.
+    return "csv" if b"," in first_line else "jsonl"
 
 
 class _BlankLines:

@@ -358,7 +358,10 @@ def scan(path: Path, options: ValidationOptions, target: Target, sink: Sink | No
     state = _Validation(options, target, sink)
     size = path.stat().st_size
     with path.open("rb", buffering=1024 * 1024) as stream:
-        container = _container(stream.read(SNIFF_BYTES), options.format_hint)
+        hint = options.format_hint
+        if hint in (None, "auto") and path.suffix.lower() in (".csv", ".tsv"):
+            hint = path.suffix.lower()[1:]
+        container = _container(stream.read(SNIFF_BYTES), hint)
         stream.seek(0)
         if container in ("utf16", "binary"):
             state.error(1, "invalid_utf8", "the file is UTF-16 (it starts with a UTF-16 byte-order mark); save it "
