@@ -256,10 +256,15 @@ class OpenAIProvider:
                 return
             after = page.data[-1].id
 
-    def list_events_since(self, job_id: str, known_event_id: str | None) -> list[ProviderEvent]:
-        """Events newer than ``known_event_id``, oldest first (all of them when it is ``None``)."""
+    def list_events_since(self, job_id: str, known_event_id: str | None, page_size: int = 100) -> list[ProviderEvent]:
+        """Events newer than ``known_event_id``, oldest first (all of them when it is ``None``).
+
+        Pages stop at the known event, so a sync costs one request while fewer than ``page_size``
+        events are new. An id the provider no longer lists yields every event; the caller's unique
+        (job, provider event id) key makes re-storing them harmless.
+        """
         newer: list[ProviderEvent] = []
-        for event in self.iter_events_newest_first(job_id):
+        for event in self.iter_events_newest_first(job_id, page_size):
             if event.id == known_event_id:
                 break
             newer.append(event)
