@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -267,16 +267,21 @@ def job_spec(job: Job) -> JobSpec:
 
 
 # States in which our own code owes the job its next step; a job parked in one is re-nudged.
-NUDGED: frozenset[JobStatus] = frozenset({JobStatus.PENDING, JobStatus.UPLOADING, JobStatus.SUBMITTING,
-                                          JobStatus.CANCELLING})
+OWED: frozenset[JobStatus] = frozenset({JobStatus.PENDING, JobStatus.UPLOADING, JobStatus.SUBMITTING})
 
 
 def stuck_jobs(session: Session, *, older_than: dt.datetime, limit: int = 500) -> list[str]:
-    """Jobs in an in-between state untouched since ``older_than``: their message was lost, or their
-    worker died. ``updated_at`` moves with every attempt, so a job being retried is left alone."""
+    """Jobs parked in an in-between state since ``older_than``: their message was lost or their worker died.
+
+    For our own states ``updated_at`` is the clock (every attempt moves it, so a job being retried
+    is left alone). A ``cancelling`` job is touched by every sweep, so its clock is the time it
+    entered that state: past the threshold the cancel is simply sent again (it is idempotent).
+    """
     return list(session.scalars(
-        select(Job.id).where(Job.status.in_([s.value for s in NUDGED]), Job.updated_at < older_than)
-        .order_by(Job.updated_at).limit(limit)))
+        select(Job.id).where(or_(
+            and_(Job.status.in_([s.value for s in OWED]), Job.updated_at < older_than),
+            and_(Job.status == JobStatus.CANCELLING.value, Job.status_changed_at < older_than),
+        )).order_by(Job.updated_at).limit(limit)))
 
 
 def reconcile(session: Session, *, stuck_before: dt.datetime, unsynced_before: dt.datetime

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -237,6 +237,7 @@ class Syncer:
     def _sweep_provider(self, provider: Provider, active: list[_Active], report: SweepReport) -> None:
         wanted = {row.provider_job_id: row for row in active}
         seen = self._list_until_oldest(provider, wanted, report)
+        quiet: list[_Active] = []
         for provider_job_id, row in wanted.items():
             remote = seen.get(provider_job_id)
             if remote is None:
@@ -250,7 +251,23 @@ class Syncer:
                 except ProviderError as exc:
                     report.errors.append(f"{row.id}: {exc}")
                     continue
+            if remote.status != "running" and not will_change(row.status, remote.status):
+                quiet.append(row)  # nothing to fetch or write but "seen now"
+                continue
             self._sync_one(provider, row, remote, report)
+        self._mark_synced(quiet)
+
+    def _mark_synced(self, rows: list[_Active]) -> None:
+        """One statement for every job seen unchanged (most of them, in a typical sweep)."""
+        if not rows:
+            return
+        now = utcnow()
+        with self.sessions() as session:
+            for status in {row.status for row in rows}:
+                ids = [row.id for row in rows if row.status == status]
+                session.execute(update(Job).where(Job.id.in_(ids), Job.status == status)
+                                .values(last_synced_at=now).execution_options(synchronize_session=False))
+            session.commit()
 
     def _list_until_oldest(self, provider: Provider, wanted: dict[str, _Active], report: SweepReport
                            ) -> dict[str, ProviderJob]:

@@ -142,11 +142,15 @@ def test_sync_of_a_job_not_at_the_provider_yet_nudges_the_pipeline(world: World)
 def test_reconciler_re_enqueues_stuck_and_unsynced_jobs_only(world: World) -> None:
     stuck = world.job(world.dataset(tag="stuck"))
     fresh = world.job(world.dataset(tag="fresh"))
+    cancelling = world.job(world.dataset(tag="cancelling"))
     at_provider = world.job(world.dataset(tag="at-provider"))
     world.pipeline.advance(at_provider)
     old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     with world.sessions() as session:
         session.execute(Job.__table__.update().where(Job.id == stuck).values(updated_at=old))
+        # A sweep touches a cancelling job every time; how long it has been cancelling is what counts.
+        session.execute(Job.__table__.update().where(Job.id == cancelling)
+                        .values(status="cancelling", status_changed_at=old))
         session.execute(Job.__table__.update().where(Job.id == at_provider)
                         .values(status_changed_at=old, last_synced_at=None))
         session.commit()
@@ -157,6 +161,7 @@ def test_reconciler_re_enqueues_stuck_and_unsynced_jobs_only(world: World) -> No
         advanced, synced = reconcile(session, stuck_before=cutoff, unsynced_before=cutoff)
         session.commit()
 
-    assert advanced == [stuck] and fresh not in advanced
+    assert sorted(advanced) == sorted([stuck, cancelling]) and fresh not in advanced
     assert synced == [at_provider]
-    assert sorted(world.sent) == sorted([(ADVANCE_TASK, {"job_id": stuck}), (SYNC_TASK, {"job_id": at_provider})])
+    assert sorted((name, kwargs["job_id"]) for name, kwargs in world.sent) == sorted(
+        [(ADVANCE_TASK, stuck), (ADVANCE_TASK, cancelling), (SYNC_TASK, at_provider)])
