@@ -8,12 +8,15 @@ Status policy:
   wrong-format dataset, an unknown or closed model, an Idempotency-Key reused with another body.
   These come from ``core`` as domain errors.
 - 401 / 404 / 409 / 413 from the matching domain errors; 404 / 405 for unknown routes / methods.
+- 503 ``provider_unavailable`` (with ``Retry-After``) when a provider call the request waited on is
+  temporarily failing; 502 ``provider_error`` if the provider refused it in a way core did not map.
 - 500 ``internal_error``: logged with its traceback, answered without any internal detail.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,9 +26,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import ErrorResponse
 from core.errors import DomainError
+from core.providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
 
+PROVIDER_RETRY_AFTER_SECONDS = 5
 _TYPES_BY_STATUS = {
     400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
@@ -49,6 +54,18 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
     return error_response(exc.status_code, exc.error_type, exc.message, exc.details, headers)
+
+
+async def _provider_error(request: Request, exc: Exception) -> JSONResponse:
+    """A provider call the route waited on (pause / resume) failed; its message is already redacted."""
+    assert isinstance(exc, ProviderError)
+    if exc.retryable:
+        wait = max(1, math.ceil(exc.retry_after or PROVIDER_RETRY_AFTER_SECONDS))
+        return error_response(503, "provider_unavailable", f"the provider is unavailable, try again: {exc.message}",
+                              {"retry_after_seconds": wait}, headers={"Retry-After": str(wait)})
+    log.warning("provider refused %s %s: %s", request.method, request.url.path, exc.message)
+    return error_response(502, "provider_error", f"the provider refused the request: {exc.message}",
+                          {"code": exc.code} if exc.code else None)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -79,6 +96,7 @@ async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(ProviderError, _provider_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unhandled_error)
@@ -97,4 +115,5 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     422: _doc("Understood but refused"),
 }
 CONFLICT: dict[int | str, dict[str, Any]] = {409: _doc("The job's state does not allow this")}
+PROVIDER: dict[int | str, dict[str, Any]] = {503: _doc("The provider is temporarily unavailable; see Retry-After")}
 TOO_LARGE: dict[int | str, dict[str, Any]] = {413: _doc("Upload over the size limit")}

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from api.deps import After, CatalogDep, CutoffDep, IdempotencyKey, Limit, SessionDep, TenantDep
-from api.errors import COMMON_ERRORS, CONFLICT
+from api.errors import COMMON_ERRORS, CONFLICT, PROVIDER
 from api.schemas import (
     EVENT_PREFIX,
     METRIC_PREFIX,
@@ -110,14 +110,16 @@ def cancel_job(job_id: str, session: SessionDep, tenant: TenantDep) -> JobOut:
     return JobOut.from_row(job)
 
 
-@router.post("/{job_id}/pause", response_model=JobOut, responses=CONFLICT, summary="Pause a queued or running job")
+@router.post("/{job_id}/pause", response_model=JobOut, responses={**CONFLICT, **PROVIDER},
+             summary="Pause a queued or running job")
 def pause_job(job_id: str, session: SessionDep, tenant: TenantDep) -> JobOut:
     job = jobs.request_pause(session, tenant.id, job_id)
     session.commit()
     return JobOut.from_row(job)
 
 
-@router.post("/{job_id}/resume", response_model=JobOut, responses=CONFLICT, summary="Resume a paused job")
+@router.post("/{job_id}/resume", response_model=JobOut, responses={**CONFLICT, **PROVIDER},
+             summary="Resume a paused job")
 def resume_job(job_id: str, session: SessionDep, tenant: TenantDep) -> JobOut:
     job = jobs.request_resume(session, tenant.id, job_id)
     session.commit()

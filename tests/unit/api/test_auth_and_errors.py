@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
+from core.providers.errors import ProviderRetryableError
 from core.tenants import revoke_api_key
 from tests.fixtures.api import TenantKey, chat_jsonl, upload_dataset
 
@@ -112,6 +113,18 @@ def test_unhandled_error_is_500_in_our_shape_without_internals(
     _assert_error(response.json(), "internal_error")
     assert "hunter2" not in response.text and "RuntimeError" not in response.text
     assert "hunter2" in caplog.text, "the traceback must be logged for operators"
+
+
+def test_a_provider_outage_is_503_with_retry_after(api_app: FastAPI, tenant: TenantKey) -> None:
+    @api_app.post("/v1/flaky")
+    def flaky() -> None:
+        raise ProviderRetryableError("upstream 503 for key sk-abc", status_code=503, retry_after=2.5)
+
+    with TestClient(api_app) as client:
+        response = client.post("/v1/flaky", headers=tenant.headers)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "3"
+    _assert_error(response.json(), "provider_unavailable")
 
 
 def test_health_needs_no_key_and_readiness_checks_database_and_broker(api_client: TestClient) -> None:
