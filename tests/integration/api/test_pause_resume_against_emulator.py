@@ -41,7 +41,7 @@ def _job_at_provider(client: TestClient, session: Session, emulator_url: str, pr
     seeded = httpx.post(f"{emulator_url}/_emulator/jobs", json={"status": provider_status, "hold": True},
                         headers={"Authorization": f"Bearer {EMULATOR_KEY}"})
     assert seeded.status_code == 200, seeded.text
-    job_id = create_job(client, upload_dataset(client, chat_jsonl())["id"])["id"]
+    job_id = str(create_job(client, upload_dataset(client, chat_jsonl())["id"])["id"])
     job = session.get(Job, job_id)
     assert job is not None
     job.provider_job_id = seeded.json()["id"]
