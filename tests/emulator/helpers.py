@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, cast
 
 import openai
-from openai.types.fine_tuning import FineTuningJob
+from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 
 from tests.emulator.data import chat_file
 
@@ -27,7 +27,7 @@ def eventually(probe: Callable[[], T | None], timeout: float = 10.0, interval: f
         time.sleep(interval)
 
 
-def wait_for_status(client: openai.OpenAI, job_id: str, statuses: set[str] | str = frozenset(TERMINAL),
+def wait_for_status(client: openai.OpenAI, job_id: str, statuses: Iterable[str] | str = frozenset(TERMINAL),
                     timeout: float = 10.0) -> FineTuningJob:
     wanted = {statuses} if isinstance(statuses, str) else set(statuses)
 
@@ -36,6 +36,16 @@ def wait_for_status(client: openai.OpenAI, job_id: str, statuses: set[str] | str
         return job if job.status in wanted else None
 
     return eventually(probe, timeout, what=f"job {job_id} to reach {sorted(wanted)}")
+
+
+def metrics_data(events: Iterable[FineTuningJobEvent]) -> list[dict[str, Any]]:
+    """The ``data`` of the metrics events among ``events``, in the order given."""
+    return [cast(dict[str, Any], e.data) for e in events if e.type == "metrics"]
+
+
+def all_events(client: openai.OpenAI, job_id: str) -> list[FineTuningJobEvent]:
+    """Every event of a job, newest first, through the SDK's auto-paging iterator."""
+    return list(client.fine_tuning.jobs.list_events(job_id, limit=100))
 
 
 def upload(client: openai.OpenAI, content: bytes, name: str = "train.jsonl") -> str:

@@ -8,11 +8,11 @@ import openai
 import pytest
 
 from emulator import EmulatorSettings
-from tests.emulator.helpers import eventually, start_job, wait_for_status
+from tests.emulator.helpers import all_events, eventually, metrics_data, start_job, wait_for_status
 from tests.emulator.server import EmulatorFactory, RunningEmulator
 
 
-def test_cancel_stops_a_running_job(client: openai.OpenAI):
+def test_cancel_stops_a_running_job(client: openai.OpenAI) -> None:
     job = start_job(client, n_examples=60)
     cancelled = client.fine_tuning.jobs.cancel(job.id)
     assert cancelled.status == "cancelled"
@@ -20,7 +20,7 @@ def test_cancel_stops_a_running_job(client: openai.OpenAI):
     assert client.fine_tuning.jobs.retrieve(job.id).status == "cancelled"
 
 
-def test_cancelling_a_finished_job_is_a_400(client: openai.OpenAI):
+def test_cancelling_a_finished_job_is_a_400(client: openai.OpenAI) -> None:
     job = wait_for_status(client, start_job(client).id)
     with pytest.raises(openai.BadRequestError) as caught:
         client.fine_tuning.jobs.cancel(job.id)
@@ -35,23 +35,21 @@ def slow_emu(tracked_server: EmulatorFactory) -> RunningEmulator:
     return tracked_server(EmulatorSettings(api_key="sk-slow", time_scale=0.01))
 
 
-def test_pause_holds_progress_and_resume_requeues_then_finishes(slow_emu: RunningEmulator):
+def test_pause_holds_progress_and_resume_requeues_then_finishes(slow_emu: RunningEmulator) -> None:
     client = slow_emu.client()
-    job = start_job(client, n_examples=30)  # 3 epochs × 30 steps ≈ 0.15 s each at this scale
+    job = start_job(client, n_examples=30)  # 90 steps of ~5 ms at this time scale
 
     def some_steps() -> int | None:
-        steps = [e for e in client.fine_tuning.jobs.list_events(job.id, limit=5).data if e.type == "metrics"]
-        return steps[0].data["step"] if steps else None  # type: ignore[index]
+        steps = metrics_data(client.fine_tuning.jobs.list_events(job.id, limit=5).data)
+        return int(steps[0]["step"]) if steps else None
 
     eventually(some_steps, what="first metrics")
     paused = client.fine_tuning.jobs.pause(job.id)
-    assert paused.status == "paused"
-    step_at_pause = max(e.data["step"] for e in client.fine_tuning.jobs.list_events(job.id, limit=100)  # type: ignore[index]
-                        if e.type == "metrics")
+    assert str(paused.status) == "paused"  # not in the SDK's Literal: a documented deviation
+    step_at_pause = max(d["step"] for d in metrics_data(all_events(client, job.id)))
     slow_emu.state.advance_clock(60)  # a long pause: nothing may happen meanwhile
-    assert client.fine_tuning.jobs.retrieve(job.id).status == "paused"
-    still = max(e.data["step"] for e in client.fine_tuning.jobs.list_events(job.id, limit=100)  # type: ignore[index]
-                if e.type == "metrics")
+    assert str(client.fine_tuning.jobs.retrieve(job.id).status) == "paused"
+    still = max(d["step"] for d in metrics_data(all_events(client, job.id)))
     assert still == step_at_pause
     with pytest.raises(openai.BadRequestError):
         client.fine_tuning.jobs.pause(job.id)
@@ -59,21 +57,20 @@ def test_pause_holds_progress_and_resume_requeues_then_finishes(slow_emu: Runnin
     assert resumed.status == "queued"
     done = wait_for_status(client, job.id, timeout=10)
     assert done.status == "succeeded"
-    steps = [e.data["step"] for e in reversed(list(client.fine_tuning.jobs.list_events(job.id, limit=100)))  # type: ignore[index]
-             if e.type == "metrics"]
+    steps = [d["step"] for d in metrics_data(reversed(all_events(client, job.id)))]
     assert steps == list(range(1, 91)), "every step exactly once, across the pause"
     messages = [e.message for e in client.fine_tuning.jobs.list_events(job.id, limit=100)]
     assert "Fine-tuning job paused" in messages and "Fine-tuning job resumed" in messages
 
 
-def test_resume_of_a_job_that_is_not_paused_is_a_400(client: openai.OpenAI):
+def test_resume_of_a_job_that_is_not_paused_is_a_400(client: openai.OpenAI) -> None:
     job = start_job(client)
     with pytest.raises(openai.BadRequestError):
         client.fine_tuning.jobs.resume(job.id)
     client.fine_tuning.jobs.cancel(job.id)
 
 
-def test_estimated_finish_is_set_while_training(slow_emu: RunningEmulator):
+def test_estimated_finish_is_set_while_training(slow_emu: RunningEmulator) -> None:
     client = slow_emu.client()
     job = start_job(client, n_examples=30)
     running = wait_for_status(client, job.id, "running")
@@ -82,7 +79,7 @@ def test_estimated_finish_is_set_while_training(slow_emu: RunningEmulator):
     client.fine_tuning.jobs.cancel(job.id)
 
 
-def test_list_filters_by_metadata_and_pages_newest_first(client: openai.OpenAI):
+def test_list_filters_by_metadata_and_pages_newest_first(client: openai.OpenAI) -> None:
     tag = uuid.uuid4().hex
     mine = [start_job(client, metadata={"finetuner_job_id": f"job_{tag}_{i}", "batch": tag}).id for i in range(5)]
     start_job(client, metadata={"finetuner_job_id": "someone_else"})
@@ -97,7 +94,7 @@ def test_list_filters_by_metadata_and_pages_newest_first(client: openai.OpenAI):
     assert list(client.fine_tuning.jobs.list(metadata={"batch": "nobody"})) == []
 
 
-def test_default_page_size_is_20(emu: RunningEmulator, client: openai.OpenAI):
+def test_default_page_size_is_20(emu: RunningEmulator, client: openai.OpenAI) -> None:
     tag = uuid.uuid4().hex
     for _ in range(25):
         emu.state.seed_job(status="succeeded", metadata={"page": tag})
@@ -105,7 +102,7 @@ def test_default_page_size_is_20(emu: RunningEmulator, client: openai.OpenAI):
     assert len(page.data) == 20 and page.has_more
 
 
-def test_seeded_jobs_appear_in_listings_by_creation_time(emu: RunningEmulator, client: openai.OpenAI):
+def test_seeded_jobs_appear_in_listings_by_creation_time(emu: RunningEmulator, client: openai.OpenAI) -> None:
     tag = uuid.uuid4().hex
     old = emu.state.seed_job(status="succeeded", created_at=1_700_000_000, metadata={"seeded": tag})
     held = emu.state.seed_job(status="running", metadata={"seeded": tag}, hold=True)
@@ -119,14 +116,14 @@ def test_seeded_jobs_appear_in_listings_by_creation_time(emu: RunningEmulator, c
     assert wait_for_status(client, held).status == "succeeded"
 
 
-def test_seeding_through_the_control_route(emu: RunningEmulator, client: openai.OpenAI):
+def test_seeding_through_the_control_route(emu: RunningEmulator, client: openai.OpenAI) -> None:
     response = emu.control("POST", "/_emulator/jobs", json={"status": "failed", "metadata": {"via": "http"}})
     assert response.status_code == 200
     job = client.fine_tuning.jobs.retrieve(response.json()["id"])
     assert job.status == "failed" and job.error is not None
 
 
-def test_unknown_job_is_a_404_with_openais_body(client: openai.OpenAI):
+def test_unknown_job_is_a_404_with_openais_body(client: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
         client.fine_tuning.jobs.retrieve("ftjob-doesnotexist")
     assert caught.value.body["code"] == "fine_tune_not_found"  # type: ignore[index]
