@@ -119,6 +119,7 @@ class Job:
     phase_started: float = 0.0
     steps_done: int = 0
     run_base: int = 0  # steps already done when the current running segment began
+    validated: bool = False  # hyperparameters are resolved once the files have passed validation
     model_announced: bool = False
     held: bool = False
     finished_at: float | None = None
@@ -139,12 +140,8 @@ class Job:
     def model_name(self) -> str:
         return f"ft:{self.base_model}:{self.organization}:{self.suffix or ''}:{self.model_tag}"
 
-    @property
-    def resolved(self) -> bool:
-        return self.status not in ("validating_files",) and not (self.status == "failed" and self.plan.validation_error)
-
     def hyperparameters(self) -> dict[str, Any]:
-        if not self.resolved:
+        if not self.validated:
             return dict(self.requested)
         values: dict[str, Any] = {"batch_size": self.plan.batch_size,
                                   "learning_rate_multiplier": self.plan.learning_rate_multiplier,
@@ -237,7 +234,7 @@ class Job:
         for warning in self.plan.warnings:
             self.emit(end, warning, level="warn")
         self.emit(end, "Files validated, moving job to queued state")
-        self.status, self.phase_started = "queued", end
+        self.status, self.phase_started, self.validated = "queued", end, True
         return True
 
     def _advance_queue(self, now: float) -> bool:

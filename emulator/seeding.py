@@ -46,7 +46,7 @@ def seeded_job(*, status: str, entry: ModelEntry, training_file: str, created_at
         return job
     at = max(created_at, now) if status in ("queued", "running", "paused") else created_at
     job.emit(at, "Files validated, moving job to queued state")
-    job.status, job.phase_started = "queued", now
+    job.status, job.phase_started, job.validated = "queued", now, True
     if status == "queued":
         return job
     job.emit(at, "Fine-tuning job started")

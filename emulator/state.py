@@ -12,6 +12,7 @@ import itertools
 import logging
 import random
 import threading
+from collections import deque
 from typing import Any, NamedTuple
 
 from core.catalog import ModelCatalog
@@ -30,6 +31,9 @@ from emulator.settings import EmulatorSettings, FaultProfile
 from emulator.webhooks import WebhookSender
 
 log = logging.getLogger("emulator")
+
+#: The call log keeps this many most recent calls, so a long-running emulator stays small.
+CALL_LOG_SIZE = 100_000
 
 
 class Call(NamedTuple):
@@ -56,7 +60,7 @@ class EmulatorState:
         self._active: set[str] = set()
         self._models: dict[str, tuple[str, TrainedModel]] = {}
         self._rng = random.Random(f"jobs:{settings.seed}")
-        self._calls: list[Call] = []
+        self._calls: deque[Call] = deque(maxlen=CALL_LOG_SIZE)
         self._seed_file: str | None = None
         self._seeding = False
         self._stop = threading.Event()

@@ -94,6 +94,13 @@ def test_list_filters_by_metadata_and_pages_newest_first(client: openai.OpenAI) 
     assert list(client.fine_tuning.jobs.list(metadata={"batch": "nobody"})) == []
 
 
+def test_metadata_null_selects_jobs_without_metadata(emu: RunningEmulator, client: openai.OpenAI) -> None:
+    bare = emu.state.seed_job(status="succeeded")
+    tagged = emu.state.seed_job(status="succeeded", metadata={"k": "v"})
+    listed = {j.id for j in client.fine_tuning.jobs.list(limit=10_000, extra_query={"metadata": "null"})}
+    assert bare in listed and tagged not in listed
+
+
 def test_default_page_size_is_20(emu: RunningEmulator, client: openai.OpenAI) -> None:
     tag = uuid.uuid4().hex
     for _ in range(25):
@@ -129,3 +136,9 @@ def test_unknown_job_is_a_404_with_openais_body(client: openai.OpenAI) -> None:
     assert caught.value.body["code"] == "fine_tune_not_found"  # type: ignore[index]
     with pytest.raises(openai.NotFoundError):
         list(client.fine_tuning.jobs.list_events("ftjob-doesnotexist"))
+
+
+def test_a_job_cancelled_while_validating_keeps_its_requested_hyperparameters(client: openai.OpenAI) -> None:
+    job = client.fine_tuning.jobs.cancel(start_job(client).id)
+    assert job.status == "cancelled"
+    assert job.hyperparameters.n_epochs == "auto" and job.hyperparameters.batch_size == "auto"

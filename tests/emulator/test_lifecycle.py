@@ -103,6 +103,12 @@ def test_events_hold_every_step_in_order_with_validation_metrics(trained: Traine
     assert chronological.index(metrics[0]) > messages.index("Fine-tuning job started")
 
 
+def test_event_pages_default_to_20(trained: Trained) -> None:
+    client, job, _ = trained
+    page = client.fine_tuning.jobs.list_events(job.id)
+    assert len(page.data) == 20 and page.has_more
+
+
 def test_checkpoints_keep_the_last_three_epochs_newest_first(trained: Trained) -> None:
     client, job, _ = trained
     checkpoints = list(client.fine_tuning.jobs.checkpoints.list(job.id))
