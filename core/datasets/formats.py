@@ -113,7 +113,7 @@ def _check_message(message: Any, where: str, out: Checked) -> bool:
     role = message.get("role")
     if "role" not in message:
         out.add("message_missing_key", f"{where} has no 'role'")
-    elif role not in _ROLE_SET:
+    elif not isinstance(role, str) or role not in _ROLE_SET:
         out.add("unrecognized_role", f"{where}.role is {role!r}; expected one of {', '.join(ROLES)}")
     unknown = [key for key in message if key not in MESSAGE_KEYS]
     if unknown:

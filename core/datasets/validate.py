@@ -152,6 +152,13 @@ class _Validation:
     # --- one record --------------------------------------------------------------------------
 
     def record(self, line: int, record: Any) -> None:
+        try:
+            self._record(line, record)
+        except (orjson.JSONEncodeError, RecursionError):
+            # orjson reads 1024 levels of nesting but writes only 254; nothing sane nests that deep.
+            self.error(line, "invalid_json", "the example nests too deeply to be re-encoded (over 254 levels)")
+
+    def _record(self, line: int, record: Any) -> None:
         if isinstance(record, LineProblem):
             if record.code != "blank_line" and not isinstance(record, StopReading):
                 self.num_examples += 1
