@@ -58,8 +58,24 @@ def worker_emulator() -> Iterator[RunningEmulator]:
         yield emu
 
 
+@pytest.fixture(scope="module")
+def slow_emulator() -> Iterator[RunningEmulator]:
+    """Jobs take seconds here (validating 0.5 s, queued 1 s, running a few s): room to act mid-run."""
+    with serve_emulator(EmulatorSettings(api_key="sk-emulator-worker-slow", time_scale=0.05)) as emu:
+        yield emu
+
+
 @pytest.fixture
 def world(tmp_path: Path, worker_emulator: RunningEmulator) -> Iterator[World]:
+    yield from _world(tmp_path, worker_emulator)
+
+
+@pytest.fixture
+def slow_world(tmp_path: Path, slow_emulator: RunningEmulator) -> Iterator[World]:
+    yield from _world(tmp_path, slow_emulator)
+
+
+def _world(tmp_path: Path, worker_emulator: RunningEmulator) -> Iterator[World]:
     worker_emulator.state.clear_faults()
     url = f"sqlite:///{tmp_path / 'worker.db'}"
     engine = create_engine(url, connect_args={"timeout": 30})

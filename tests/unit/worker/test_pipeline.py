@@ -154,7 +154,8 @@ def test_cancel_before_the_provider_has_the_job_ends_it_here(world: World) -> No
     assert _posts(world, "/fine_tuning/jobs") == 0
 
 
-def test_cancel_of_a_job_at_the_provider_cancels_it_there(world: World) -> None:
+def test_cancel_of_a_job_at_the_provider_cancels_it_there(slow_world: World) -> None:
+    world = slow_world
     job_id = world.job(world.dataset(tag="cancel"))
     world.pipeline.advance(job_id)
     with world.sessions() as session:
@@ -187,7 +188,8 @@ class _CancelDuringCreate:
         return getattr(self._inner, name)
 
 
-def test_a_cancel_landing_during_create_cancels_the_new_provider_job(world: World) -> None:
+def test_a_cancel_landing_during_create_cancels_the_new_provider_job(slow_world: World) -> None:
+    world = slow_world
     job_id = world.job(world.dataset(tag="race"))
     racing = _CancelDuringCreate(world.provider, world, job_id)
     pipeline = Pipeline(world.sessions, provider_for=lambda _n: racing, store=world.store,  # type: ignore[arg-type,return-value]

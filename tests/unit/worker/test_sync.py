@@ -106,10 +106,11 @@ def test_a_job_the_provider_fails_mid_run_ends_failed_with_the_providers_error(w
     assert job.error == {"code": "server_error", "message": "The job failed (injected).", "param": None}
 
 
-def test_cancelling_a_running_job_ends_cancelled(world: World) -> None:
+def test_cancelling_a_running_job_ends_cancelled(slow_world: World) -> None:
     from core.jobs import request_cancel
 
-    job_id = world.job(world.dataset(n=200, tag="cancel-run"))
+    world = slow_world
+    job_id = world.job(world.dataset(n=30, tag="cancel-run"))
     world.pipeline.advance(job_id)
 
     def running() -> bool:
