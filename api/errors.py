@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -80,13 +81,32 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(400, "invalid_request", message, problems)
 
 
+def _allowed_methods(request: Request) -> str | None:
+    """Every method the path supports, from the OpenAPI schema.
+
+    Starlette's own ``Allow`` names only the methods of the first route whose path matched, which
+    is wrong when one path is served by several routes (``GET`` and ``POST /v1/jobs``).
+    """
+    path = request.url.path
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)), path):
+            return ", ".join(sorted(method.upper() for method in operations))
+    return None
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     if exc.status_code == 404 and message == "Not Found":
         message = f"no route for {request.method} {request.url.path}"
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+        allowed = _allowed_methods(request)
+        if allowed:
+            headers["Allow"] = allowed
     error_type = _TYPES_BY_STATUS.get(exc.status_code, "error" if exc.status_code < 500 else "internal_error")
-    return error_response(exc.status_code, error_type, message, headers=getattr(exc, "headers", None))
+    return error_response(exc.status_code, error_type, message, headers=headers or None)
 
 
 async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:

@@ -75,7 +75,7 @@ def authenticate(session: Session, plaintext: str | None) -> tuple[Tenant, ApiKe
     ).first()
     if found is None:
         raise Unauthorized("invalid or revoked API key")
-    tenant, key = found.tuple()
+    tenant, key = found
     return tenant, key
 
 

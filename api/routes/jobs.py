@@ -33,6 +33,16 @@ from core.states import JobStatus
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=COMMON_ERRORS)
 
+
+def _seq_after(prefix: str) -> Any:
+    return Query(pattern=rf"^({prefix}_)?[0-9]{{1,18}}$", examples=[f"{prefix}_42"],
+                 description=f"The last id of the previous page (`{prefix}_<n>` or `<n>`), to tail with")
+
+
+TransitionAfter = Annotated[str | None, _seq_after(TRANSITION_PREFIX)]
+EventAfter = Annotated[str | None, _seq_after(EVENT_PREFIX)]
+MetricAfter = Annotated[str | None, _seq_after(METRIC_PREFIX)]
+
 Child = TypeVar("Child", JobTransition, JobEvent, JobMetric, Checkpoint)
 
 
@@ -72,7 +82,7 @@ def read_job(job_id: str, session: SessionDep, tenant: TenantDep) -> JobOut:
 
 @router.get("/{job_id}/transitions", response_model=Page[TransitionOut], summary="A job's state changes, oldest first")
 def list_transitions(job_id: str, session: SessionDep, tenant: TenantDep, limit: Limit = 20,
-                     after: After = None) -> Page[TransitionOut]:
+                     after: TransitionAfter = None) -> Page[TransitionOut]:
     rows, has_more = _children(session, tenant.id, job_id, JobTransition, limit=limit,
                                after=parse_seq_cursor(TRANSITION_PREFIX, after))
     return Page[TransitionOut](data=[TransitionOut.from_row(r) for r in rows], has_more=has_more)
@@ -80,7 +90,7 @@ def list_transitions(job_id: str, session: SessionDep, tenant: TenantDep, limit:
 
 @router.get("/{job_id}/events", response_model=Page[EventOut], summary="A job's provider events, oldest first")
 def list_events(job_id: str, session: SessionDep, tenant: TenantDep, limit: Limit = 20,
-                after: After = None) -> Page[EventOut]:
+                after: EventAfter = None) -> Page[EventOut]:
     rows, has_more = _children(session, tenant.id, job_id, JobEvent, limit=limit,
                                after=parse_seq_cursor(EVENT_PREFIX, after))
     return Page[EventOut](data=[EventOut.from_row(r) for r in rows], has_more=has_more)
@@ -88,7 +98,7 @@ def list_events(job_id: str, session: SessionDep, tenant: TenantDep, limit: Limi
 
 @router.get("/{job_id}/metrics", response_model=Page[MetricOut], summary="A job's loss curve points, oldest first")
 def list_metrics(job_id: str, session: SessionDep, tenant: TenantDep, limit: Limit = 20,
-                 after: After = None) -> Page[MetricOut]:
+                 after: MetricAfter = None) -> Page[MetricOut]:
     rows, has_more = _children(session, tenant.id, job_id, JobMetric, limit=limit,
                                after=parse_seq_cursor(METRIC_PREFIX, after))
     return Page[MetricOut](data=[MetricOut.from_row(r) for r in rows], has_more=has_more)

@@ -65,10 +65,12 @@ def test_unknown_route_is_404_in_our_shape(auth_client: TestClient) -> None:
     _assert_error(response.json(), "not_found")
 
 
-def test_wrong_method_is_405_in_our_shape(auth_client: TestClient) -> None:
+def test_wrong_method_is_405_in_our_shape_listing_every_allowed_method(auth_client: TestClient) -> None:
     response = auth_client.delete("/v1/jobs")
     assert response.status_code == 405
     _assert_error(response.json(), "method_not_allowed")
+    assert response.headers["allow"] == "GET, POST"
+    assert auth_client.put("/v1/jobs/job_x/cancel").headers["allow"] == "POST"
 
 
 def test_malformed_json_is_400(auth_client: TestClient) -> None:

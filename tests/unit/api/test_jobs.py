@@ -187,7 +187,9 @@ def test_transitions_are_oldest_first_with_prefixed_ids_and_tailable(
     assert [t["to_status"] for t in tail["data"]] == ["submitting", "queued"]
     plain = auth_client.get(f"/v1/jobs/{job_id}/transitions", params={"after": cursor.removeprefix("jtr_")}).json()
     assert plain == tail
-    assert auth_client.get(f"/v1/jobs/{job_id}/transitions", params={"after": "jev_1"}).status_code == 400
+    for wrong in ("jev_1", "jtr_", "jtr_1x"):
+        response = auth_client.get(f"/v1/jobs/{job_id}/transitions", params={"after": wrong})
+        assert response.status_code == 400, wrong
 
 
 def test_events_and_metrics_are_oldest_first_and_tailable(
