@@ -111,9 +111,9 @@ def test_forged_or_stale_provider_webhooks_are_400(signed_client: TestClient, se
     if case == "forged":
         body, headers = _signed(_event("ftjob-x"), secret="whsec_" + base64.b64encode(b"q" * 32).decode())
     elif case == "stale":
-        body, headers = _signed(_event("ftjob-x"), at=now - dt.timedelta(seconds=301))
+        body, headers = _signed(_event("ftjob-x"), at=now - dt.timedelta(seconds=360))
     elif case == "future":
-        body, headers = _signed(_event("ftjob-x"), at=now + dt.timedelta(seconds=301))
+        body, headers = _signed(_event("ftjob-x"), at=now + dt.timedelta(seconds=360))
     else:
         body, headers = json.dumps(_event("ftjob-x")).encode(), {"content-type": "application/json"}
     response = signed_client.post("/v1/provider-webhooks/openai", content=body, headers=headers)
