@@ -19,16 +19,16 @@ import json
 import re
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import yaml
 from jsonschema.exceptions import ValidationError
 from openapi_schema_validator import OAS31Validator, oas31_format_checker
 
+from tests.emulator.data import shared_dir
 from tests.emulator.server import Exchange
 
-SPEC_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "openai" / "openapi-finetuning-subset.yaml"
+SPEC_PATH = shared_dir() / "openai" / "openapi-finetuning-subset.yaml"
 RAW_PATHS = {"/files/{file_id}/content"}
 
 

@@ -8,12 +8,15 @@ import openai
 import pytest
 
 from emulator import EmulatorSettings
-from tests.emulator.helpers import all_events, eventually, metrics_data, start_job, wait_for_status
+from tests.emulator.helpers import all_events, metrics_data, start_job, wait_for_status
 from tests.emulator.server import EmulatorFactory, RunningEmulator
 
 
-def test_cancel_stops_a_running_job(client: openai.OpenAI) -> None:
+def test_cancel_stops_a_running_job(slow_emu: RunningEmulator) -> None:
+    client = slow_emu.client()
     job = start_job(client, n_examples=60)
+    slow_emu.state.advance_clock(31)
+    assert client.fine_tuning.jobs.retrieve(job.id).status == "running"
     cancelled = client.fine_tuning.jobs.cancel(job.id)
     assert cancelled.status == "cancelled"
     assert cancelled.finished_at is not None and cancelled.fine_tuned_model is None
@@ -31,35 +34,34 @@ def test_cancelling_a_finished_job_is_a_400(client: openai.OpenAI) -> None:
 
 @pytest.fixture(scope="module")
 def slow_emu(tracked_server: EmulatorFactory) -> RunningEmulator:
-    """Slow enough that a test can pause mid-run without racing the job to the end."""
-    return tracked_server(EmulatorSettings(api_key="sk-slow", time_scale=0.01))
+    """Unscaled time: jobs only move when the test pushes the emulator's clock, so nothing races."""
+    return tracked_server(EmulatorSettings(api_key="sk-slow", time_scale=1.0))
 
 
 def test_pause_holds_progress_and_resume_requeues_then_finishes(slow_emu: RunningEmulator) -> None:
     client = slow_emu.client()
-    job = start_job(client, n_examples=30)  # 90 steps of ~5 ms at this time scale
-
-    def some_steps() -> int | None:
-        steps = metrics_data(client.fine_tuning.jobs.list_events(job.id, limit=5).data)
-        return int(steps[0]["step"]) if steps else None
-
-    eventually(some_steps, what="first metrics")
+    job = start_job(client, n_examples=30)  # 3 epochs of 30 steps, ~0.5 simulated s each
+    slow_emu.state.advance_clock(10.1 + 20 + 10 * 0.5)  # validation, queue, then about ten steps
+    step_at_pause = max(d["step"] for d in metrics_data(all_events(client, job.id)))
+    assert 5 <= step_at_pause <= 15
     paused = client.fine_tuning.jobs.pause(job.id)
     assert str(paused.status) == "paused"  # not in the SDK's Literal: a documented deviation
-    step_at_pause = max(d["step"] for d in metrics_data(all_events(client, job.id)))
-    slow_emu.state.advance_clock(60)  # a long pause: nothing may happen meanwhile
+    assert paused.estimated_finish is None
+    slow_emu.state.advance_clock(3600)  # a long pause: nothing may happen meanwhile
     assert str(client.fine_tuning.jobs.retrieve(job.id).status) == "paused"
-    still = max(d["step"] for d in metrics_data(all_events(client, job.id)))
-    assert still == step_at_pause
+    assert max(d["step"] for d in metrics_data(all_events(client, job.id))) == step_at_pause
     with pytest.raises(openai.BadRequestError):
         client.fine_tuning.jobs.pause(job.id)
     resumed = client.fine_tuning.jobs.resume(job.id)
     assert resumed.status == "queued"
-    done = wait_for_status(client, job.id, timeout=10)
+    slow_emu.state.advance_clock(19)
+    assert client.fine_tuning.jobs.retrieve(job.id).status == "queued", "a resumed job queues again"
+    slow_emu.state.advance_clock(1 + 90 * 0.5 + 15 + 1)
+    done = client.fine_tuning.jobs.retrieve(job.id)
     assert done.status == "succeeded"
     steps = [d["step"] for d in metrics_data(reversed(all_events(client, job.id)))]
     assert steps == list(range(1, 91)), "every step exactly once, across the pause"
-    messages = [e.message for e in client.fine_tuning.jobs.list_events(job.id, limit=100)]
+    messages = [e.message for e in all_events(client, job.id)]
     assert "Fine-tuning job paused" in messages and "Fine-tuning job resumed" in messages
 
 
@@ -73,8 +75,11 @@ def test_resume_of_a_job_that_is_not_paused_is_a_400(client: openai.OpenAI) -> N
 def test_estimated_finish_is_set_while_training(slow_emu: RunningEmulator) -> None:
     client = slow_emu.client()
     job = start_job(client, n_examples=30)
-    running = wait_for_status(client, job.id, "running")
-    assert running.estimated_finish is not None and running.estimated_finish >= running.created_at
+    assert job.estimated_finish is None
+    now = slow_emu.state.advance_clock(31)
+    running = client.fine_tuning.jobs.retrieve(job.id)
+    assert running.status == "running"
+    assert running.estimated_finish is not None and running.estimated_finish > now + 40
     assert running.trained_tokens is None and running.fine_tuned_model is None
     client.fine_tuning.jobs.cancel(job.id)
 
