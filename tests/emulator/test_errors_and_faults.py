@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import httpx2
 import openai
 import pytest
 
@@ -129,3 +130,20 @@ def test_profile_job_failures_fail_jobs_mid_run_with_the_code(emu: RunningEmulat
     steps = [e for e in client.fine_tuning.jobs.list_events(job.id, limit=100) if e.type == "metrics"]
     total = 20 * 5  # 20 examples → 5 epochs at batch size 1
     assert 0 < len(steps) < total, "the failure comes mid-run, after some steps"
+
+
+def test_the_fault_profile_can_be_replaced_inspected_and_cleared_over_http(emu: RunningEmulator) -> None:
+    profile = {"rate_503": 1.0, "paths": ["/files"], "rules": [{"path": "/fine_tuning/*", "status": 500, "count": 2}]}
+    assert emu.control("PUT", "/_emulator/faults", json=profile).status_code == 200
+    shown = emu.control("GET", "/_emulator/faults").json()
+    assert shown["rate_503"] == 1.0 and shown["rules"][0]["count"] == 2
+    with pytest.raises(openai.InternalServerError):
+        emu.client(max_retries=0).files.list()
+    assert emu.control("DELETE", "/_emulator/faults").status_code == 200
+    assert emu.control("GET", "/_emulator/faults").json()["rules"] == []
+    assert emu.client(max_retries=0).files.list() is not None
+
+
+def test_control_routes_need_the_api_key_too(emu: RunningEmulator) -> None:
+    response = httpx2.get(f"{emu.base_url}/_emulator/calls", headers={"Authorization": "Bearer sk-wrong"})
+    assert response.status_code == 401
