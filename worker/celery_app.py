@@ -109,9 +109,12 @@ def install_sender(app: Celery | None = None) -> None:
 @_connect(worker_init)
 def _on_worker_init(**_: Any) -> None:
     install_sender()
+    import core.providers.openai  # noqa: F401  # the SDK takes a second to import: once, before forking
     from core.providers.redaction import install_log_redaction
 
     install_log_redaction()
+    for name in ("httpx", "httpx2"):  # one INFO line per provider call drowns the worker's own log
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).level))
 
 
 @_connect(worker_process_init)

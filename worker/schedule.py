@@ -1,6 +1,7 @@
 """Beat: what runs periodically, and the guarantee that only one beat sends it.
 
-Every periodic task is a short "check for work" task that carries ``expires`` equal to its period:
+Every periodic task is a short "check for work" task that carries ``expires`` equal to its period
+(never below a few seconds of broker latency):
 a message that waited longer than that is dropped (the next one is already on its way), so a
 backlog never turns into a burst. Two beats may run (a second ``worker -B``, a rolling deploy):
 :class:`LeaderScheduler` sends only while it holds the ``beat`` lock, renewed every tick. The
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 SWEEP_TASK = "finetuner.sweep"
 RECONCILE_TASK = "finetuner.reconcile"
 LEADER_TTL_SECONDS = 30.0
+# A message younger than this is never expired, whatever the period: the embedded broker polls once
+# a second, so a sub-second expiry would drop most messages before a worker could see them.
+MIN_EXPIRES_SECONDS = 3.0
 # Other periodic tasks (webhook delivery, evaluations) register here by name: {entry: (task, period_seconds)}.
 EXTRA_PERIODIC: dict[str, tuple[str, float]] = {
     "deliver-due-webhooks": ("finetuner.deliver_due_webhooks", 10.0),
@@ -36,7 +40,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         **EXTRA_PERIODIC,
     }
     return {
-        name: {"task": task, "schedule": period, "options": {"expires": period}}
+        name: {"task": task, "schedule": period, "options": {"expires": max(period, MIN_EXPIRES_SECONDS)}}
         for name, (task, period) in entries.items()
     }
 
