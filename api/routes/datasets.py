@@ -18,7 +18,7 @@ from core.catalog import ModelCatalog
 from core.datasets import service as datasets
 from core.datasets.service import DatasetFormat, DatasetOptions, StagedUpload, UploadStager, Variant
 from core.datasets.validate import parse_columns
-from core.errors import BadRequest
+from core.errors import BadRequest, Unprocessable
 from core.storage import BlobStore
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=COMMON_ERRORS)
@@ -64,7 +64,10 @@ def _options(fields: dict[str, str]) -> DatasetOptions:
 
 
 def _columns(raw: str | None) -> tuple[str, str] | None:
-    """``prompt,completion`` or a JSON list of the two names."""
+    """``prompt,completion`` or a JSON list of the two names.
+
+    The schema only says "a string", so a string that names no two columns is refused with 422.
+    """
     if not raw:
         return None
     value: str | list[str] = raw
@@ -72,13 +75,13 @@ def _columns(raw: str | None) -> tuple[str, str] | None:
         try:
             value = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise BadRequest("columns is not a valid JSON list", details={"param": "columns"}) from exc
+            raise Unprocessable("columns is not a valid JSON list", details={"param": "columns"}) from exc
         if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
-            raise BadRequest("columns must be a list of two column names", details={"param": "columns"})
+            raise Unprocessable("columns must be a list of two column names", details={"param": "columns"})
     try:
         return parse_columns(value)
     except ValueError as exc:
-        raise BadRequest(str(exc), details={"param": "columns"}) from exc
+        raise Unprocessable(str(exc), details={"param": "columns"}) from exc
 
 
 def _store_and_commit(session: Session, tenant_id: str, staged: StagedUpload, options: DatasetOptions,

@@ -179,10 +179,10 @@ def test_csv_with_named_columns_is_converted_to_chat(auth_client: TestClient) ->
     assert original.headers["content-type"].startswith("text/csv")
 
 
-def test_columns_that_do_not_name_two_columns_are_400(auth_client: TestClient) -> None:
+def test_columns_that_do_not_name_two_columns_are_422(auth_client: TestClient) -> None:
     response = auth_client.post("/v1/datasets", data={"format": "csv", "columns": "a,b,c"},
                                 files={"file": ("d.csv", b"a,b,c\n1,2,3\n", "text/csv")})
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json()["error"]["details"] == {"param": "columns"}
 
 
