@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from celery import Celery
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -50,6 +51,7 @@ class Stack:
     sessions: sessionmaker[Session]
     client: TestClient
     worker_log: Path
+    celery: Celery
 
     def worker_output(self) -> str:
         return self.worker_log.read_text(errors="replace")[-6000:]
@@ -126,7 +128,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[
         )
         log_path = var_dir / "worker.log"
         worker = start_worker(worker_env(settings, emulator), log_path)
-        install_sender(make_celery(settings))
+        celery = make_celery(settings)
         sessions = get_sessionmaker(database_url)
         with sessions() as session:
             tenant = create_tenant(session, f"worker-it-{secrets.token_hex(3)}")
@@ -135,7 +137,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[
         app = create_app(settings, send_tasks=False)
         try:
             with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as client:
-                yield Stack(settings, emulator, sessions, client, log_path)
+                yield Stack(settings, emulator, sessions, client, log_path, celery)
         finally:
             dispatch.set_sender(None)
             stop_worker(worker)
+
+
+@pytest.fixture(autouse=True)
+def _send_to_the_stack(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests elsewhere swap ``core.dispatch``'s sender; a test of this stack sends to its broker."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    stack: Stack = request.getfixturevalue("stack")
+    install_sender(stack.celery)
+    yield
+    dispatch.set_sender(None)
