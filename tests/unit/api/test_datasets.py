@@ -188,3 +188,19 @@ def test_columns_that_do_not_name_two_columns_are_422(auth_client: TestClient) -
 
 def test_the_formats_we_accept_are_the_validators() -> None:
     assert get_args(DatasetFormat) == FORMAT_HINTS
+
+
+def test_declared_length_over_the_limit_is_refused_before_reading(api_settings: Settings,
+                                                                  auth_client: TestClient) -> None:
+    api_settings.max_upload_bytes = 1000
+    big = b"x" * (1024 * 1024 + 2000)  # past the limit plus the form's allowance
+    response = auth_client.post("/v1/datasets", files={"file": ("big.jsonl", big, "application/jsonl")})
+    assert response.status_code == 413
+    assert response.json()["error"]["details"] == {"limit_bytes": 1000}
+    assert _stored_files(api_settings.storage_path) == []
+
+
+def test_upload_without_a_key_is_401_and_stores_nothing(api_client: TestClient, api_settings: Settings) -> None:
+    response = api_client.post("/v1/datasets", files={"file": ("t.jsonl", chat_jsonl(), "application/jsonl")})
+    assert response.status_code == 401
+    assert _stored_files(api_settings.storage_path) == []
