@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core import dispatch
 from core.claims import claim_job, still_in
-from core.jobs import Actor, observe_provider_status
+from core.jobs import ADVANCE_TASK, Actor, observe_provider_status
 from core.models import Checkpoint, Job, JobEvent, JobMetric, utcnow
 from core.providers.base import Provider, ProviderCheckpoint, ProviderEvent, ProviderJob
 from core.providers.errors import ProviderError, ProviderNotFoundError
@@ -297,8 +297,6 @@ class Syncer:
                 return False
             provider_job_id = job.provider_job_id
             if provider_job_id is None or JobStatus(job.status) in OURS:
-                from core.jobs import ADVANCE_TASK
-
                 dispatch.defer(session, ADVANCE_TASK, job_id=job.id)
                 session.commit()
                 return False
