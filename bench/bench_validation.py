@@ -26,8 +26,11 @@ OURS = """
 import json, resource, sys, time
 from core.datasets.validate import validate_file
 start, cpu = time.perf_counter(), time.process_time()
-report = validate_file(sys.argv[1], encoding=sys.argv[2])
-print(json.dumps({"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
+report = validate_file(sys.argv[1], encoding=sys.argv[2], workers=int(sys.argv[3]))
+children = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"seconds": time.perf_counter() - start,
+                  "cpu_seconds": time.process_time() - cpu + children.ru_utime + children.ru_stime,
+                  "worker_peak_rss_mb": children.ru_maxrss / 1024,
                   "valid": report.valid,
                   "examples": report.num_examples, "billed_tokens": report.billed_tokens,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -55,10 +58,10 @@ def _run(code: str, *args: str) -> dict[str, float]:
 
 
 def _line(label: str, size_mb: float, figures: dict[str, float]) -> str:
-    return (f"  {label:<28} {size_mb:>7.0f} MB  {figures['examples']:>9,.0f} examples  "
-            f"{figures['seconds']:>7.1f} s  {size_mb / figures['seconds']:>6.1f} MB/s "
-            f"({size_mb / figures['cpu_seconds']:>5.1f} MB per CPU-second)  "
-            f"peak RSS {figures['peak_rss_mb']:>6.0f} MB")
+    workers = f" + workers {figures['worker_peak_rss_mb']:.0f} MB each" if figures.get("worker_peak_rss_mb") else ""
+    return (f"  {label:<30} {size_mb:>5.0f} MB {figures['examples']:>9,.0f} examples "
+            f"{figures['seconds']:>6.1f} s {size_mb / figures['seconds']:>6.1f} MB/s "
+            f"({size_mb / figures['cpu_seconds']:>5.1f} MB/CPU-s)  peak RSS {figures['peak_rss_mb']:>4.0f} MB{workers}")
 
 
 def main() -> None:
@@ -71,12 +74,18 @@ def main() -> None:
         write_chat_file(small, peer_mb * MB)
         print(f"  generated {size_mb} MB and {peer_mb} MB of distinct chat examples in "
               f"{time.perf_counter() - start:.0f} s", flush=True)
-        ours_big = _run(OURS, str(big), "cl100k_base")
-        print(_line("ours (streaming)", size_mb, ours_big), flush=True)
-        ours_small = _run(OURS, str(small), "cl100k_base")
-        print(_line("ours (streaming)", peer_mb, ours_small), flush=True)
+        ours_big = _run(OURS, str(big), "cl100k_base", "1")
+        print(_line("ours (streaming, 1 process)", size_mb, ours_big), flush=True)
+        workers = str(min(os.cpu_count() or 1, 8))
+        ours_parallel = _run(OURS, str(big), "cl100k_base", workers)
+        print(_line(f"ours (streaming, {workers} processes)", size_mb, ours_parallel), flush=True)
+        ours_small = _run(OURS, str(small), "cl100k_base", "1")
+        print(_line("ours (streaming, 1 process)", peer_mb, ours_small), flush=True)
         peer_small = _run(PEER, str(small))
         print(_line("peer: cookbook (in memory)", peer_mb, peer_small), flush=True)
+        same_parallel = "same" if ours_parallel["billed_tokens"] == ours_big["billed_tokens"] else "DIFFERENT"
+        print(f"  billed tokens on {size_mb} MB: 1 process {ours_big['billed_tokens']:,.0f}, {workers} processes "
+              f"{ours_parallel['billed_tokens']:,.0f} ({same_parallel})")
         same = "same" if peer_small["billed_tokens"] == ours_small["billed_tokens"] else "DIFFERENT"
         print(f"  billed tokens on {peer_mb} MB: ours {ours_small['billed_tokens']:,.0f}, "
               f"cookbook {peer_small['billed_tokens']:,.0f} ({same})")

@@ -7,6 +7,7 @@ has problems (they are printed), 2 the command itself was wrong (unknown option,
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -38,6 +39,9 @@ EncodingOpt = Annotated[str | None, typer.Option("--encoding", "-e", help="Token
 FormatOpt = Annotated[str | None, typer.Option("--format", "-f", help=f"Force a format: {', '.join(FORMAT_HINTS)}.")]
 SystemOpt = Annotated[str | None, typer.Option("--system", help="System prompt for converted prompt/completion rows.")]
 ColumnsOpt = Annotated[str | None, typer.Option("--columns", help="CSV/TSV prompt and completion columns: A,B.")]
+WorkersOpt = Annotated[int, typer.Option("--workers", min=1, help="Processes for a large JSONL file "
+                                         "(default: one per CPU).")]
+DEFAULT_WORKERS = min(os.cpu_count() or 1, 8)
 
 
 def _fail_usage(message: str) -> typer.Exit:
@@ -62,12 +66,13 @@ def validate(
     columns: ColumnsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     max_errors: Annotated[int, typer.Option(help="Error lines shown in the tables.")] = 20,
+    workers: WorkersOpt = DEFAULT_WORKERS,
 ) -> None:
     """Validate a dataset like OpenAI's cookbook does, with line numbers; exit 1 when it is not valid."""
     _check_encoding(encoding)
     try:
         report = validate_file(path, model=model, encoding=encoding, format_hint=format, system_prompt=system,
-                               columns=columns)
+                               columns=columns, workers=workers)
     except ValueError as exc:
         raise _fail_usage(str(exc)) from exc
     if as_json:
@@ -78,11 +83,11 @@ def validate(
 
 
 def _convert(path: Path, output: Path, *, model: str | None, encoding: str | None, format: str | None,
-             system: str | None, columns: str | None) -> IngestResult:
+             system: str | None, columns: str | None, workers: int) -> IngestResult:
     _check_encoding(encoding)
     try:
         return ingest(path, output, model=model, encoding=encoding, format_hint=format, system_prompt=system,
-                      columns=columns)
+                      columns=columns, workers=workers)
     except ValueError as exc:
         raise _fail_usage(str(exc)) from exc
 
@@ -103,9 +108,11 @@ def convert(
     format: FormatOpt = None,
     system: SystemOpt = None,
     columns: ColumnsOpt = None,
+    workers: WorkersOpt = DEFAULT_WORKERS,
 ) -> None:
     """Write the canonical JSONL (chat, or preference pairs for DPO) that gets uploaded."""
-    result = _convert(path, output, model=model, encoding=encoding, format=format, system=system, columns=columns)
+    result = _convert(path, output, model=model, encoding=encoding, format=format, system=system, columns=columns,
+                      workers=workers)
     report = result.report
     if result.canonical_path is None:
         raise _refuse(report, path, "converted")
@@ -124,6 +131,7 @@ def split(
     format: FormatOpt = None,
     system: SystemOpt = None,
     columns: ColumnsOpt = None,
+    workers: WorkersOpt = DEFAULT_WORKERS,
 ) -> None:
     """Split a dataset into train and validation files (canonical JSONL), deterministically."""
     stem = path.with_suffix("") if path.suffix else path
@@ -131,7 +139,7 @@ def split(
     validation_path = validation_out or stem.with_name(stem.name + ".validation.jsonl")
     with tempfile.TemporaryDirectory(prefix="finetuner-split-", dir=train_path.parent) as scratch:
         result = _convert(path, Path(scratch) / "canonical.jsonl", model=None, encoding=None, format=format,
-                          system=system, columns=columns)
+                          system=system, columns=columns, workers=workers)
         if result.canonical_path is None:
             raise _refuse(result.report, path, "split")
         try:

@@ -78,11 +78,14 @@ def ingest(
     encoding: str | None = None,
     catalog: ModelCatalog | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    workers: int = 1,
 ) -> IngestResult:
     """Validate ``source_path`` and write its canonical JSONL to ``canonical_path``.
 
     The destination appears only complete (written beside it, then renamed) and only when the
     file converted; otherwise ``canonical_path`` in the result is None and nothing is left behind.
+    ``workers`` > 1 reads a large JSONL file with that many processes (forked: not from a threaded
+    server); the result is the same.
     """
     source = Path(source_path)
     destination = Path(canonical_path)
@@ -92,7 +95,7 @@ def ingest(
     partial = destination.with_name(destination.name + ".partial")
     writer = _HashingWriter(partial)
     try:
-        report = scan(source, options, target, sink=writer)
+        report = scan(source, options, target, sink=writer, workers=workers)
     except BaseException:
         writer.close()
         partial.unlink(missing_ok=True)

@@ -63,36 +63,39 @@ def sniff(head: bytes) -> str:
     return "csv" if b"," in first_line else "jsonl"
 
 
-class _BlankLines:
-    """Blank lines seen since the last record: errors if a record follows, a warning at the end."""
+@dataclass
+class BlankRun:
+    """Consecutive blank lines not (yet) followed by an example: errors if one follows, else a warning."""
 
-    def __init__(self) -> None:
-        self.start = 0
-        self.count = 0
+    start: int = 0
+    count: int = 0
 
     def add(self, line: int) -> None:
         if not self.count:
             self.start = line
         self.count += 1
 
+    def lines(self, limit: int | None = None) -> range:
+        return range(self.start, self.start + (self.count if limit is None else min(self.count, limit)))
+
     def flush(self) -> Iterator[Record]:
-        for line in range(self.start, self.start + self.count):
+        for line in self.lines():
             yield line, LineProblem("blank_line", "blank line; every line must hold one example")
         self.count = 0
-
-    def lines(self) -> list[int]:
-        return list(range(self.start, self.start + self.count))
 
 
 class JsonlSource:
     """JSON Lines: one object per line; CRLF endings and one final newline are fine."""
 
-    def __init__(self, stream: IO[bytes], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+    def __init__(self, stream: IO[bytes], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, *, first_line: int = 1
+                 ) -> None:
+        """``first_line`` > 1 reads a later part of a file (``stream`` starts at that line)."""
         self._stream = stream
         self._max = max_line_bytes
+        self._first_line = first_line
         self.has_bom = False
         self.num_lines = 0
-        self.trailing_blank_lines: list[int] = []
+        self.trailing_blanks = BlankRun()
 
     def _skip_rest_of_line(self) -> None:
         while True:
@@ -104,8 +107,8 @@ class JsonlSource:
         readline = self._stream.readline
         limit = self._max + 1
         loads = orjson.loads
-        blanks = _BlankLines()
-        line = 0
+        blanks = self.trailing_blanks
+        line = self._first_line - 1
         while raw := readline(limit):
             line += 1
             if len(raw) == limit and not raw.endswith(b"\n"):
@@ -133,8 +136,7 @@ class JsonlSource:
                 yield line, _json_problem(raw, exc)
                 continue
             yield line, record
-        self.num_lines = line
-        self.trailing_blank_lines = blanks.lines()
+        self.num_lines = line - self._first_line + 1
 
 
 def _json_problem(raw: bytes, exc: orjson.JSONDecodeError) -> LineProblem:
@@ -190,7 +192,7 @@ class CsvSource:
         self._max = max_line_bytes
         self.has_bom = False
         self.num_lines = 0
-        self.trailing_blank_lines: list[int] = []
+        self.trailing_blanks = BlankRun()
         self.header: list[str] | None = None
         self.chosen: tuple[str, str] | None = None
 
@@ -209,7 +211,7 @@ class CsvSource:
         # at its line instead of the whole read failing.
         text = io.TextIOWrapper(self._stream, encoding="utf-8", errors="surrogateescape", newline="")
         reader = csv.reader(self._lines(text), delimiter=self._delimiter, strict=True)
-        blanks = _BlankLines()
+        blanks = self.trailing_blanks
         indices: tuple[int, int] | None = None
         previous_end = 0
         try:
@@ -251,7 +253,6 @@ class CsvSource:
         finally:
             self.num_lines = previous_end
             text.detach()
-        self.trailing_blank_lines = blanks.lines()
 
 
 def _raise_csv_field_limit() -> None:

@@ -8,6 +8,7 @@ that numpy reads without copying. A 1 GB file of 1 KB examples needs ~28 MB here
 from __future__ import annotations
 
 from array import array
+from hashlib import blake2b
 
 import numpy as np
 
@@ -44,9 +45,16 @@ class ExampleFigures:
         self.assistant_tokens.append(assistant)
 
     def fingerprint(self, line: int, canonical: bytes) -> None:
-        # Python's 64-bit SipHash: a false duplicate among a million examples has odds ~1e-8.
-        self.fingerprints.append(hash(canonical))
+        # 64 bits: a false duplicate among a million examples has odds ~1e-8. Not hash(): its seed
+        # differs between processes, and parts of a file may be read by different ones.
+        self.fingerprints.append(int.from_bytes(blake2b(canonical, digest_size=8).digest(), "little", signed=True))
         self.fingerprint_lines.append(line)
+
+    def absorb(self, later: ExampleFigures) -> None:
+        for mine, theirs in ((self.messages, later.messages), (self.total_tokens, later.total_tokens),
+                             (self.assistant_tokens, later.assistant_tokens), (self.fingerprints, later.fingerprints),
+                             (self.fingerprint_lines, later.fingerprint_lines)):
+            mine.extend(theirs)
 
     def duplicates(self) -> tuple[int, list[int], list[list[int]]]:
         """(examples repeating an earlier one, their lines, the first groups of equal lines)."""
