@@ -165,7 +165,7 @@ class JobCreate(_Strict):
     metadata: dict[MetadataKey, MetadataValue] | None = None
     wandb: Wandb | None = None
 
-    def to_request(self) -> JobRequest:
+    def to_request(self, provider: str = "openai") -> JobRequest:
         """Equal bodies give equal requests (and fingerprints): empty and absent objects both become None."""
         hyperparameters = self.hyperparameters.model_dump(exclude_none=True) if self.hyperparameters else None
         return JobRequest(
@@ -173,7 +173,7 @@ class JobCreate(_Strict):
             model=self.model, hyperparameters=hyperparameters or None,
             method=self.method.model_dump(exclude_none=True) if self.method else None,
             suffix=self.suffix, seed=self.seed, metadata=dict(self.metadata or {}),
-            wandb=self.wandb.model_dump(exclude_none=True) if self.wandb else None,
+            wandb=self.wandb.model_dump(exclude_none=True) if self.wandb else None, provider=provider,
         )
 
 

@@ -45,6 +45,12 @@ BUILTIN: tuple[ModelEntry, ...] = (
 )
 
 
+# Azure OpenAI (AI Foundry) keeps fine-tuning the same families through the same API shape after
+# OpenAI's self-serve cut-off; its deployments carry their own dates, which operators add here.
+BUILTIN = BUILTIN + tuple(replace(entry, provider="azure", last_new_job_day=None) for entry in BUILTIN
+                          if not entry.model.startswith("gpt-3.5"))
+
+
 class CatalogError(ValueError):
     """A model cannot be used: unknown, closed for new jobs, or not for the method asked."""
 

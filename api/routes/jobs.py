@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Query
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from api.deps import After, CatalogDep, CutoffDep, IdempotencyKey, Limit, SessionDep, TenantDep
+from api.deps import After, CatalogDep, CutoffDep, IdempotencyKey, Limit, SessionDep, SettingsDep, TenantDep
 from api.errors import COMMON_ERRORS, CONFLICT, PROVIDER
 from api.schemas import (
     EVENT_PREFIX,
@@ -28,6 +28,7 @@ from api.schemas import (
 )
 from core import jobs
 from core.models import Checkpoint, JobEvent, JobMetric, JobTransition
+from core.providers import default_provider_name
 from core.scoping import owned, page
 from core.states import JobStatus
 
@@ -58,10 +59,11 @@ def _children(session: Session, tenant_id: str, job_id: str, model: type[Child],
 
 @router.post("", status_code=202, response_model=JobOut, summary="Create a fine-tuning job")
 def create_job(body: JobCreate, session: SessionDep, tenant: TenantDep, catalog: CatalogDep, cutoff: CutoffDep,
-               idempotency_key: IdempotencyKey = None) -> JobOut:
+               settings: SettingsDep, idempotency_key: IdempotencyKey = None) -> JobOut:
     """Accepted as ``pending``; workers take it from there. A repeat with the same Idempotency-Key and
     body answers with the original job and creates nothing."""
-    job, _ = jobs.create_job(session, tenant.id, body.to_request(), catalog=catalog,
+    request = body.to_request(provider=default_provider_name(settings))
+    job, _ = jobs.create_job(session, tenant.id, request, catalog=catalog,
                              idempotency_key=idempotency_key, enforce_cutoff=cutoff.enforce, today=cutoff.today)
     session.commit()
     return JobOut.from_row(job)
