@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from core.datasets.tokens import count_text_tokens
+from core.datasets.counting import TokenCounter
 
 CHAT_ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 MESSAGE_KEYS = {"role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call", "refusal"}
@@ -51,49 +51,15 @@ class ParsedFile:
         return sum(e.tokens for e in self.examples) / len(self.examples) if self.examples else 0.0
 
 
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _value_tokens(value: Any, encoding: str) -> int:
-    if value is None:
-        return 0
-    return count_text_tokens(value if isinstance(value, str) else _compact(value), encoding)
-
-
 def messages_tokens(messages: list[dict[str, Any]], encoding: str) -> int:
-    """Cookbook formula: 3 per message + every value's tokens (+1 for a ``name``) + 3 per conversation.
-
-    Values that are not strings (``tool_calls``, ``function_call``, content parts) count as their
-    compact JSON; ``weight`` is a training flag, not text, and is not counted.
-    """
-    total = 3
-    for message in messages:
-        total += 3
-        for key, value in message.items():
-            if key == "weight":
-                continue
-            total += _value_tokens(value, encoding)
-            if key == "name":
-                total += 1
-    return total
+    """A chat completion's prompt tokens: the cookbook formula, counted by the validator's own counter."""
+    return TokenCounter(encoding).chat({"messages": messages}).total
 
 
 def example_tokens(raw: dict[str, Any], encoding: str) -> int:
-    """Tokens of one training line: its messages plus the compact JSON of ``tools`` / ``functions``.
-
-    For a preference pair the prompt and both answers count, and the tools sit under ``input``.
-    """
-    if "messages" in raw:
-        messages, holder = list(raw["messages"]), raw
-    else:
-        holder = raw["input"]
-        messages = list(holder["messages"]) + list(raw["preferred_output"]) + list(raw["non_preferred_output"])
-    total = messages_tokens(messages, encoding)
-    for key in ("tools", "functions"):
-        if key in holder:
-            total += _value_tokens(holder[key], encoding)
-    return total
+    """Tokens of one training line, by the same rule the dataset validator reports (docs/datasets.md)."""
+    counter = TokenCounter(encoding)
+    return (counter.chat(raw) if "messages" in raw else counter.preference(raw)).total
 
 
 def _text(content: Any) -> str:
