@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 from typing import Any
 
+from core.ceiling import enforce_ceiling
 from core.config import get_settings
 from core.db import session_scope
 from core.models import utcnow
@@ -59,6 +60,8 @@ def reconcile_jobs() -> dict[str, int]:
         with session_scope(settings.database_url) as session:
             stuck, unsynced = reconcile(session, stuck_before=now - dt.timedelta(seconds=settings.stuck_after_seconds),
                                         unsynced_before=now - dt.timedelta(seconds=overdue))
+        with session_scope(settings.database_url) as session:
+            ended = enforce_ceiling(session, now=now, ceiling=dt.timedelta(hours=settings.job_ceiling_hours))
     finally:
         lock.release()
-    return {"advanced": len(stuck), "synced": len(unsynced)}
+    return {"advanced": len(stuck), "synced": len(unsynced), "ended_at_ceiling": len(ended)}
