@@ -11,12 +11,7 @@ import math
 import random
 from dataclasses import dataclass
 
-# The cookbook's epoch heuristic (also what OpenAI applies for n_epochs="auto").
-TARGET_EPOCHS = 3
-MIN_TARGET_EXAMPLES = 100
-MAX_TARGET_EXAMPLES = 25_000
-MIN_DEFAULT_EPOCHS = 1
-MAX_DEFAULT_EPOCHS = 25
+from core.datasets.cost import default_epochs  # the cookbook's heuristic, which OpenAI applies for "auto"
 
 AUTO_BATCH_FRACTION = 0.002  # OpenAI's documented "~0.2% of the training examples"
 MAX_BATCH_SIZE = 256
@@ -33,12 +28,7 @@ FINALIZING_SECONDS = 15.0
 
 
 def auto_epochs(n_examples: int) -> int:
-    n = max(1, n_examples)
-    if n * TARGET_EPOCHS < MIN_TARGET_EXAMPLES:
-        return min(MAX_DEFAULT_EPOCHS, MIN_TARGET_EXAMPLES // n)
-    if n * TARGET_EPOCHS > MAX_TARGET_EXAMPLES:
-        return max(MIN_DEFAULT_EPOCHS, MAX_TARGET_EXAMPLES // n)
-    return TARGET_EPOCHS
+    return default_epochs(max(1, n_examples))
 
 
 def auto_batch_size(n_examples: int) -> int:
