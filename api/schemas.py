@@ -84,6 +84,8 @@ class DatasetOut(BaseModel):
     num_examples: int
     status: Literal["valid", "invalid"]
     report: dict[str, Any]
+    parent_id: str | None = Field(default=None, description="The dataset this one was split from")
+    split_role: Literal["train", "validation"] | None = None
     created_at: UTCDateTime
 
     @classmethod
@@ -92,8 +94,22 @@ class DatasetOut(BaseModel):
             id=row.id, name=row.name, sha256=row.sha256, bytes=row.bytes, canonical_sha256=row.canonical_sha256,
             canonical_bytes=row.canonical_bytes, format=row.format, num_examples=row.num_examples,
             status="valid" if row.status == "valid" else "invalid", report=row.report or {},
-            created_at=row.created_at,
+            parent_id=row.parent_id, split_role="train" if row.split_role == "train" else
+            "validation" if row.split_role == "validation" else None, created_at=row.created_at,
         )
+
+
+class SplitCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    validation_fraction: float = Field(default=0.1, gt=0, lt=1, description="Share of examples for validation")
+    seed: int = Field(default=42, ge=0, le=2_147_483_647, description="Same seed, same split")
+
+
+class SplitOut(BaseModel):
+    object: Literal["dataset.split"] = "dataset.split"
+    train: DatasetOut
+    validation: DatasetOut
 
 
 class DatasetReportOut(BaseModel):

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import After, BlobStoreDep, CatalogDep, IdempotencyKey, Limit, SessionDep, SettingsDep, TenantDep
 from api.errors import COMMON_ERRORS, CONFLICT, TOO_LARGE
-from api.schemas import DatasetOut, DatasetReportOut, Page
+from api.schemas import DatasetOut, DatasetReportOut, Page, SplitCreate, SplitOut
 from api.uploads import receive_form
 from core.catalog import ModelCatalog
 from core.datasets import service as datasets
@@ -118,6 +118,20 @@ def list_datasets(session: SessionDep, tenant: TenantDep, limit: Limit = 20, aft
 @router.get("/{dataset_id}", response_model=DatasetOut, summary="Get a dataset")
 def read_dataset(dataset_id: str, session: SessionDep, tenant: TenantDep) -> DatasetOut:
     return DatasetOut.from_row(datasets.get_dataset(session, tenant.id, dataset_id))
+
+
+@router.post("/{dataset_id}/split", status_code=201, response_model=SplitOut,
+             summary="Split a valid dataset into train and validation children (deterministic)")
+def split_dataset(dataset_id: str, session: SessionDep, tenant: TenantDep, store: BlobStoreDep, catalog: CatalogDep,
+                  body: SplitCreate | None = None) -> SplitOut:
+    """The same fraction and seed always pick the same examples; repeating a split returns the same children.
+    The body is optional (defaults: 10 % validation, seed 42)."""
+    body = body or SplitCreate()
+    train, validation, _ = datasets.split_dataset(session, tenant.id, dataset_id,
+                                                  validation_fraction=body.validation_fraction, seed=body.seed,
+                                                  store=store, catalog=catalog)
+    session.commit()
+    return SplitOut(train=DatasetOut.from_row(train), validation=DatasetOut.from_row(validation))
 
 
 @router.get("/{dataset_id}/report", response_model=DatasetReportOut, summary="A dataset's validation report")

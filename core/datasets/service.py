@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from core.catalog import ModelCatalog
 from core.datasets.ingest import ingest
+from core.datasets.split import split_file, validation_size
 from core.errors import Conflict, PayloadTooLarge, Unprocessable
 from core.models import Dataset
 from core.scoping import get_owned, owned, page
@@ -233,3 +234,66 @@ def iter_content(store: BlobStore, sha256: str) -> Iterator[bytes]:
     if not store.exists(sha256):
         raise BlobMissing(f"blob {sha256} is missing from {store.root}")
     return store.iter_bytes(sha256)
+
+
+# --- splitting ------------------------------------------------------------------------------------
+
+SplitRole = Literal["train", "validation"]
+
+
+def split_dataset(
+    session: Session, tenant_id: str, dataset_id: str, *, validation_fraction: float, seed: int,
+    store: BlobStore, catalog: ModelCatalog | None = None,
+) -> tuple[Dataset, Dataset, bool]:
+    """Two child datasets from a valid parent's canonical JSONL. Returns (train, validation, created).
+
+    Deterministic (``core.datasets.split``): the same parent, fraction and seed always give the same
+    children, so a repeated request returns the children it made the first time instead of new rows.
+    Each child is validated like an upload and records its parent and role.
+    """
+    parent = get_dataset(session, tenant_id, dataset_id)
+    if parent.status != "valid" or parent.canonical_sha256 is None:
+        errors = (parent.report or {}).get("errors", [])[:5]
+        listed = "; ".join(f"line {e.get('line')}: {e.get('code')}: {e.get('message')}" for e in errors)
+        raise Unprocessable(f"dataset {dataset_id} is invalid and cannot be split: {listed or 'see its report'}",
+                            details={"param": "dataset_id", "errors": errors})
+    try:
+        n_validation = validation_size(parent.num_examples, validation_fraction)
+    except ValueError as exc:
+        raise Unprocessable(str(exc), details={"param": "validation_fraction"}) from exc
+    fingerprint = hashlib.sha256(json.dumps(
+        {"parent": parent.id, "fraction": validation_fraction, "seed": seed}, sort_keys=True).encode()).hexdigest()
+    earlier = {child.split_role: child for child in session.scalars(
+        owned(Dataset, tenant_id).where(Dataset.parent_id == parent.id, Dataset.request_hash == fingerprint))}
+    if earlier.keys() == {"train", "validation"}:
+        return earlier["train"], earlier["validation"], False
+    train_tmp, validation_tmp = store.temp_path(), store.temp_path()
+    try:
+        split_file(store.path_for(parent.canonical_sha256), train_tmp, validation_tmp,
+                   validation_fraction=validation_fraction, seed=seed)
+        roles: tuple[tuple[SplitRole, Path], ...] = (("train", train_tmp), ("validation", validation_tmp))
+        children = {role: _child(session, parent, role, tmp, fingerprint, store, catalog) for role, tmp in roles}
+    finally:
+        train_tmp.unlink(missing_ok=True)
+        validation_tmp.unlink(missing_ok=True)
+    log.info("dataset %s split into %s (%d) and %s (%d)", parent.id, children["train"].id,
+             children["train"].num_examples, children["validation"].id, n_validation)
+    return children["train"], children["validation"], True
+
+
+def _child(session: Session, parent: Dataset, role: SplitRole, path: Path, fingerprint: str, store: BlobStore,
+           catalog: ModelCatalog | None) -> Dataset:
+    blob = store.put_file(path)
+    stem = parent.name.rsplit(".", 1)[0] if "." in parent.name else parent.name
+    model = (parent.report or {}).get("model")
+    validation = validate_upload(blob.path, DatasetOptions(name=f"{stem}.{role}.jsonl", model=model), store, catalog)
+    child = Dataset(
+        tenant_id=parent.tenant_id, name=f"{stem}.{role}.jsonl"[:500], sha256=blob.sha256, bytes=blob.size,
+        canonical_sha256=validation.canonical.sha256 if validation.canonical else None,
+        canonical_bytes=validation.canonical.size if validation.canonical else None,
+        format=validation.format, num_examples=validation.num_examples, status=validation.status,
+        report=validation.report, parent_id=parent.id, split_role=role, request_hash=fingerprint,
+    )
+    session.add(child)
+    session.flush()
+    return child
