@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -40,6 +41,7 @@ class FaultInjector:
         self._profile = profile
         self._rng = random.Random(f"faults:{seed}")
         self._rules = [_ActiveRule(r, r.count) for r in profile.rules]
+        self.served: Counter[str] = Counter()  # faults handed out, by kind ("429", "500", "slow"…): tests read it
 
     @property
     def profile(self) -> FaultProfile:
@@ -68,12 +70,18 @@ class FaultInjector:
 
     def decide(self, method: str, path: str) -> Fault | None:
         with self._lock:
-            for active in self._rules:
-                if active.remaining > 0 and active.matches(method, path):
-                    active.remaining -= 1
-                    rule = active.rule
-                    return Fault(rule.status, rule.delay, rule.retry_after)
-            return self._random_fault(path)
+            fault = self._decide(method, path)
+            if fault is not None:
+                self.served["slow" if fault.status == 200 else str(fault.status)] += 1
+            return fault
+
+    def _decide(self, method: str, path: str) -> Fault | None:
+        for active in self._rules:
+            if active.remaining > 0 and active.matches(method, path):
+                active.remaining -= 1
+                rule = active.rule
+                return Fault(rule.status, rule.delay, rule.retry_after)
+        return self._random_fault(path)
 
     def _random_fault(self, path: str) -> Fault | None:
         p = self._profile

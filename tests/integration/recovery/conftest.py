@@ -137,6 +137,7 @@ def recovery(tmp_path: Path) -> Iterator[Recovery]:
     client_redis = redis.Redis.from_url(REDIS_URL)
     client_redis.flushdb()
     var_dir = tmp_path / "var"
+    var_dir.mkdir(parents=True)
     with pg_database("finetuner_test_recovery") as database_url, \
             serve_emulator(EmulatorSettings(api_key=EMULATOR_KEY, time_scale=TIME_SCALE)) as emulator:
         settings = Settings(
