@@ -51,15 +51,17 @@ class Recovery:
     client: TestClient
     var_dir: Path
     env: dict[str, str]
+    api_key: str = ""
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def start(self, *args: str, name: str = "worker", ready: bytes = b" ready.") -> subprocess.Popen[bytes]:
+    def start(self, *args: str, name: str = "worker", ready: bytes = b" ready.", loglevel: str = "INFO"
+              ) -> subprocess.Popen[bytes]:
         """A Celery process in its own process group (so SIGKILL takes its pool children too)."""
         log_path = self.var_dir / f"{name}.log"
         with log_path.open("ab") as log:
             log.write(f"\n=== start {time.strftime('%X')}\n".encode())
             process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "worker.celery_app:celery_app", *args, "--loglevel=INFO"],
+                [sys.executable, "-m", "celery", "-A", "worker.celery_app:celery_app", *args, f"--loglevel={loglevel}"],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
         while ready not in log_path.read_bytes().rsplit(b"=== start", 1)[-1]:
@@ -70,10 +72,11 @@ class Recovery:
         self.workers.append(process)
         return process
 
-    def start_worker(self, *, beat: bool = True, name: str = "worker") -> subprocess.Popen[bytes]:
+    def start_worker(self, *, beat: bool = True, name: str = "worker", loglevel: str = "INFO"
+                     ) -> subprocess.Popen[bytes]:
         args = ["worker", "-n", f"{name}-{secrets.token_hex(3)}@%h", "--without-gossip", "--without-mingle",
                 "--without-heartbeat"]
-        return self.start(*args, *(["-B"] if beat else []), name=name)
+        return self.start(*args, *(["-B"] if beat else []), name=name, loglevel=loglevel)
 
     @staticmethod
     def kill(process: subprocess.Popen[bytes]) -> None:
@@ -132,21 +135,27 @@ def dataset_bytes(index: int, n: int = 12) -> bytes:
     return "".join(json.dumps(r) + "\n" for r in rows).encode()
 
 
-@pytest.fixture
-def recovery(tmp_path: Path) -> Iterator[Recovery]:
+@contextlib.contextmanager
+def build_recovery(tmp_path: Path, *, emulator_key: str = EMULATOR_KEY, **overrides: Any) -> Iterator[Recovery]:
+    """The stack, with ``Settings`` overrides (also passed to the workers through their environment)."""
     client_redis = redis.Redis.from_url(REDIS_URL)
     client_redis.flushdb()
     var_dir = tmp_path / "var"
     var_dir.mkdir(parents=True)
     with pg_database("finetuner_test_recovery") as database_url, \
-            serve_emulator(EmulatorSettings(api_key=EMULATOR_KEY, time_scale=TIME_SCALE)) as emulator:
-        settings = Settings(
-            environment="test", var_dir=var_dir, database_url=database_url, broker_url=REDIS_URL,
-            storage_dir=var_dir / "storage", mount_emulator=False, openai_api_key=None, openai_base_url=None,
-            sweep_interval_seconds=0.3, reconcile_interval_seconds=0.5, stuck_after_seconds=2.0,
-        )
+            serve_emulator(EmulatorSettings(api_key=emulator_key, time_scale=TIME_SCALE)) as emulator:
+        values: dict[str, Any] = {
+            "environment": "test", "var_dir": var_dir, "database_url": database_url, "broker_url": REDIS_URL,
+            "storage_dir": var_dir / "storage", "mount_emulator": False, "openai_api_key": None,
+            "openai_base_url": None, "sweep_interval_seconds": 0.3, "reconcile_interval_seconds": 0.5,
+            "stuck_after_seconds": 2.0, **overrides,
+        }
+        settings = Settings(**values)
         env = worker_env(settings, emulator)
         env["FINETUNER_PROVIDER_TIMEOUT_SECONDS"] = "2"
+        for name, value in overrides.items():
+            raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+            env[f"FINETUNER_{name.upper()}"] = str(raw).lower() if isinstance(raw, bool) else str(raw)
         sessions = get_sessionmaker(database_url)
         with sessions() as session:
             tenant = create_tenant(session, f"recovery-{secrets.token_hex(3)}")
@@ -157,7 +166,7 @@ def recovery(tmp_path: Path) -> Iterator[Recovery]:
         try:
             with TestClient(create_app(settings, send_tasks=False),
                             headers={"Authorization": f"Bearer {key}"}) as client:
-                stack = Recovery(settings, emulator, sessions, client, var_dir, env)
+                stack = Recovery(settings, emulator, sessions, client, var_dir, env, api_key=key)
                 yield stack
         finally:
             for process in stack.workers if stack else []:
@@ -165,3 +174,9 @@ def recovery(tmp_path: Path) -> Iterator[Recovery]:
             dispatch.set_sender(None)
             client_redis.flushdb()
             client_redis.close()
+
+
+@pytest.fixture
+def recovery(tmp_path: Path) -> Iterator[Recovery]:
+    with build_recovery(tmp_path) as stack:
+        yield stack
