@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from core import dispatch, webhooks
 from core.catalog import CatalogError, ModelCatalog
+from core.datasets.service import first_errors
 from core.errors import Conflict, NotFound, Unprocessable
 from core.models import Dataset, Job, JobTransition, utcnow
 from core.scoping import get_owned, owned, page
@@ -132,10 +133,9 @@ def _normalised_method(request: JobRequest) -> tuple[dict[str, Any], dict[str, A
 def _usable_dataset(session: Session, tenant_id: str, dataset_id: str, role: str, method_type: str) -> Dataset:
     dataset = get_owned(session, Dataset, tenant_id, dataset_id)
     if dataset.status != "valid":
-        errors = (dataset.report or {}).get("errors", [])[:5]
-        listed = "; ".join(f"line {e.get('line')}: {e.get('code')}: {e.get('message')}" for e in errors)
+        listed, errors = first_errors(dataset)
         raise Unprocessable(
-            f"{role} dataset {dataset_id} is invalid and cannot be used: {listed or 'see its report'}",
+            f"{role} dataset {dataset_id} is invalid and cannot be used: {listed}",
             details={"param": f"{role}_dataset_id", "errors": errors},
         )
     is_preference = dataset.format == "preference"

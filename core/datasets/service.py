@@ -207,6 +207,13 @@ def _replay(dataset: Dataset, fingerprint: str, key: str) -> Dataset:
     return dataset
 
 
+def first_errors(dataset: Dataset, limit: int = 5) -> tuple[str, list[dict[str, Any]]]:
+    """The first problems of an invalid dataset, as one readable line and as data (for refusals)."""
+    errors: list[dict[str, Any]] = (dataset.report or {}).get("errors", [])[:limit]
+    listed = "; ".join(f"line {e.get('line')}: {e.get('code')}: {e.get('message')}" for e in errors)
+    return listed or "see its report", errors
+
+
 def get_dataset(session: Session, tenant_id: str, dataset_id: str) -> Dataset:
     return get_owned(session, Dataset, tenant_id, dataset_id)
 
@@ -253,9 +260,8 @@ def split_dataset(
     """
     parent = get_dataset(session, tenant_id, dataset_id)
     if parent.status != "valid" or parent.canonical_sha256 is None:
-        errors = (parent.report or {}).get("errors", [])[:5]
-        listed = "; ".join(f"line {e.get('line')}: {e.get('code')}: {e.get('message')}" for e in errors)
-        raise Unprocessable(f"dataset {dataset_id} is invalid and cannot be split: {listed or 'see its report'}",
+        listed, errors = first_errors(parent)
+        raise Unprocessable(f"dataset {dataset_id} is invalid and cannot be split: {listed}",
                             details={"param": "dataset_id", "errors": errors})
     try:
         n_validation = validation_size(parent.num_examples, validation_fraction)
