@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # Workers (worker/, core/pipeline.py, core/sync.py)
     sweep_interval_seconds: float = Field(default=5.0, gt=0, description="How often beat syncs active jobs")
     reconcile_interval_seconds: float = Field(default=30.0, gt=0, description="How often beat looks for stuck jobs")
+    beat_leader_ttl_seconds: float = Field(
+        default=30.0, gt=0, description="A dead beat's leadership lapses after this long; another beat takes over"
+    )
     job_ceiling_hours: float = Field(
         default=168.0, gt=0, description="A job with no status change for this long is ended (cancelled or failed)"
     )

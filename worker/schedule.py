@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 
 SWEEP_TASK = "finetuner.sweep"
 RECONCILE_TASK = "finetuner.reconcile"
-LEADER_TTL_SECONDS = 30.0
 # A message younger than this is never expired, whatever the period: the embedded broker polls once
 # a second, so a sub-second expiry would drop most messages before a worker could see them.
 MIN_EXPIRES_SECONDS = 3.0
@@ -50,7 +49,8 @@ class LeaderScheduler(Scheduler):  # type: ignore[misc]  # celery ships no types
     the holder of the ``beat`` lock acts on."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._leader: NamedLock = named_lock(get_settings(), "beat", ttl=LEADER_TTL_SECONDS)
+        self._ttl = get_settings().beat_leader_ttl_seconds
+        self._leader: NamedLock = named_lock(get_settings(), "beat", ttl=self._ttl)
         self._was_leader = False
         super().__init__(*args, **kwargs)
 
@@ -69,9 +69,9 @@ class LeaderScheduler(Scheduler):  # type: ignore[misc]  # celery ships no types
             log.info("beat: %s", role)
             self._was_leader = leader
         if not leader:
-            return min(float(self.max_interval), LEADER_TTL_SECONDS / 3)
+            return min(float(self.max_interval), self._ttl / 3)
         wait: float = super().tick(*args, **kwargs)
-        return min(wait, LEADER_TTL_SECONDS / 3)
+        return min(wait, self._ttl / 3)
 
     def close(self) -> None:
         self._leader.release()
