@@ -9,7 +9,8 @@ Order of start-up, and why:
    the worker (a child, inheriting it) both talk to the mounted emulator;
 3. ``alembic upgrade head`` on the database (a SQLite file under ``var/`` unless
    ``FINETUNER_DATABASE_URL`` says otherwise);
-4. a development tenant and API key (the key is kept in ``var/dev-api-key`` so restarts reuse it);
+4. a development tenant and API key (the key is kept in ``var/dev-api-key`` so restarts reuse it),
+   and the mounted emulator's state in ``var/emulator.db`` (so fine-tuned models survive a restart);
 5. the Celery worker with embedded beat (``worker -B``) as a child process, broker from
    ``FINETUNER_BROKER_URL`` (default: kombu's SQLAlchemy transport on ``var/broker.db``);
 6. uvicorn in the foreground. Ctrl-C (SIGINT) or SIGTERM stops uvicorn gracefully, then the worker
@@ -31,6 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 DEV_TENANT = "development"
 KEY_FILE = "dev-api-key"
+EMULATOR_STATE_FILE = "emulator.db"  # the mounted emulator's jobs, files and models (SQLite)
 WORKER_STOP_SECONDS = 20
 
 log = logging.getLogger("finetuner.embedded")
@@ -190,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     if emulator:
         from emulator import CLI_TIME_SCALE, EmulatorSettings
 
-        emulator_settings = EmulatorSettings(time_scale=args.emulator_time_scale or CLI_TIME_SCALE)
+        # Its state lives beside the database, so fine-tuned models answer after a restart.
+        emulator_settings = EmulatorSettings(time_scale=args.emulator_time_scale or CLI_TIME_SCALE,
+                                             state_file=var_dir / EMULATOR_STATE_FILE)
     app = create_app(settings, emulator_settings=emulator_settings)
     worker_log = var_dir / "worker.log"
     worker = start_worker(args.concurrency, worker_log)

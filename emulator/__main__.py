@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
@@ -29,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fault-profile", default=None, help="fault profile: a JSON file or inline JSON")
     parser.add_argument("--webhook-url", default=None, help="where to POST fine_tuning.job.* webhooks")
     parser.add_argument("--webhook-secret", default=None, help="whsec_… secret that signs the webhooks")
+    parser.add_argument("--state-file", default=None, type=Path,
+                        help="SQLite file that keeps jobs, files and fine-tuned models across restarts "
+                             "(default: in memory only)")
     parser.add_argument("--log-level", default="info")
     return parser
 
@@ -37,7 +41,7 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
     faults = FaultProfile.parse(args.fault_profile) if args.fault_profile else FaultProfile()
     return EmulatorSettings(api_key=args.api_key, time_scale=args.time_scale, seed=args.seed,
                             organization=args.organization, webhook_url=args.webhook_url,
-                            webhook_secret=args.webhook_secret, faults=faults)
+                            webhook_secret=args.webhook_secret, faults=faults, state_file=args.state_file)
 
 
 def build_server_app(settings: EmulatorSettings) -> FastAPI:
@@ -50,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = settings_from_args(args)
     print(f"OpenAI emulator on http://{args.host}:{args.port}/v1 "
-          f"(time scale {settings.time_scale}); export OPENAI_BASE_URL=http://{args.host}:{args.port}/v1",
+          f"(time scale {settings.time_scale}; state {settings.state_file or 'in memory'}); export OPENAI_BASE_URL=http://{args.host}:{args.port}/v1",
           file=sys.stderr)
     uvicorn.run(build_server_app(settings), host=args.host, port=args.port, log_level=args.log_level)
     return 0

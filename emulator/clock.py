@@ -19,6 +19,16 @@ class Clock:
         with self._lock:
             return time.time() + self._offset
 
+    @property
+    def offset(self) -> float:
+        """Seconds pushed forward so far (saved with the state, so a restart keeps timestamps monotonic)."""
+        with self._lock:
+            return self._offset
+
+    def set_offset(self, offset: float) -> None:
+        with self._lock:
+            self._offset = offset
+
     def advance(self, seconds: float) -> float:
         """Move the clock forward by ``seconds`` wall seconds; returns the new time."""
         if seconds < 0:

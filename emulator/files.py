@@ -1,4 +1,4 @@
-"""Uploaded and generated files, kept in memory (guarded by the state's lock)."""
+"""Uploaded and generated files, kept in memory (guarded by the state's lock; saved by ``persistence.py``)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,12 @@ class FileStore:
         record = StoredFile(ids.file_id(), filename, purpose, content, int(created_at), next(self._seq), expires_at)
         self._files[record.id] = record
         return record
+
+    def restore(self, records: list[StoredFile]) -> None:
+        """Put back files loaded from a state file (in their original order)."""
+        for record in records:
+            self._files[record.id] = record
+        self._seq = itertools.count(max((r.seq for r in records), default=-1) + 1)
 
     def get(self, file_id: str) -> StoredFile:
         record = self._files.get(file_id)

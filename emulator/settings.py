@@ -87,3 +87,5 @@ class EmulatorSettings(BaseModel):
     faults: FaultProfile = Field(default_factory=FaultProfile)
     min_examples: int = Field(default=10, ge=1, description="OpenAI refuses training files with fewer")
     tick_interval: float = Field(default=0.02, gt=0, description="wall seconds between background advances")
+    state_file: Path | None = Field(default=None, description="SQLite file the state survives restarts in; "
+                                    "None keeps it in memory only")

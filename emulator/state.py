@@ -4,6 +4,10 @@ Reads and writes come from uvicorn's thread pool (sync endpoints) and from a bac
 that advances jobs so webhooks fire even when nobody polls. A single re-entrant lock around every
 public method keeps that simple and correct; the slow part of job creation (parsing and tokenising
 the training file) runs outside it.
+
+Given ``settings.state_file``, every change is also written to a SQLite file (``persistence.py``)
+and loaded back at start, so jobs, files, fine-tuned models, checkpoints and events survive a
+restart and a job that was running resumes where it stopped. Without it, state lives in memory only.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from emulator.faults import FaultInjector
 from emulator.files import MAX_UPLOAD_BYTES, FileStore
 from emulator.jobs import ACTIVE, TERMINAL, Job
 from emulator.pagination import paginate
+from emulator.persistence import SAVE_INTERVAL, Changes, StateFile
 from emulator.planning import FailureDraw, build_plan, parse_inputs, resolve_model, snapshot_entry
 from emulator.schemas import CreateJobRequest
 from emulator.seeding import seeded_job
@@ -65,6 +70,16 @@ class EmulatorState:
         self._seeding = False
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        # Write-through persistence: what changed since the last save (ids), and when that was.
+        self._store = StateFile(settings.state_file) if settings.state_file is not None else None
+        self._dirty_jobs: set[str] = set()
+        self._dirty_files: set[str] = set()
+        self._deleted_files: set[str] = set()
+        self._dirty_models: set[str] = set()
+        self._urgent = False
+        self._last_save = 0.0
+        if self._store is not None:
+            self._load()
 
     # ------------------------------------------------------------------ call log and faults
     @property
@@ -102,7 +117,10 @@ class EmulatorState:
         with self.lock:
             now = self.clock.now()
             expires_at = int(now) + expires_after if expires_after else None
-            return self.files.add(filename, purpose, content, now, expires_at).to_dict()
+            record = self.files.add(filename, purpose, content, now, expires_at)
+            self._dirty_files.add(record.id)
+            self._save()
+            return record.to_dict()
 
     def retrieve_file(self, file_id: str) -> dict[str, Any]:
         with self.lock:
@@ -115,6 +133,9 @@ class EmulatorState:
     def delete_file(self, file_id: str) -> dict[str, Any]:
         with self.lock:
             record = self.files.delete(file_id)
+            self._dirty_files.discard(file_id)
+            self._deleted_files.add(file_id)
+            self._save()
             return {"id": record.id, "object": "file", "deleted": True}
 
     def list_files(self, *, purpose: str | None, after: str | None, limit: int, order: str) -> dict[str, Any]:
@@ -167,12 +188,15 @@ class EmulatorState:
             if train is not None and error is None:
                 self._models[job.model_name] = (job.id, TrainedModel.build(job.model_name, choice.entry.encoding,
                                                                            train.examples))
+                self._dirty_models.add(job.model_name)
             self._add_job(job)
+            self._save()
             return job.to_dict()
 
     def _add_job(self, job: Job) -> None:
         self._jobs[job.id] = job
         self._order[job.id] = next(self._seq)
+        self._dirty_jobs.add(job.id)
         if job.status in ACTIVE:
             self._active.add(job.id)
             self._ensure_ticker()
@@ -182,12 +206,20 @@ class EmulatorState:
         if job is None:
             raise not_found(f"Could not find fine-tuning job: {job_id}", param="fine_tuning_job_id",
                             code="fine_tune_not_found")
-        job.advance(self.clock.now(), self)
+        self._advance(job, self.clock.now())
         return job
+
+    def _advance(self, job: Job, now: float) -> None:
+        before = (job.status, len(job.events))
+        job.advance(now, self)
+        if (job.status, len(job.events)) != before:
+            self._dirty_jobs.add(job.id)
 
     def retrieve_job(self, job_id: str) -> dict[str, Any]:
         with self.lock:
-            return self._job(job_id).to_dict()
+            body = self._job(job_id).to_dict()
+            self._save()
+            return body
 
     def list_jobs(self, *, after: str | None, limit: int, metadata: dict[str, str] | None,
                   metadata_null: bool = False) -> dict[str, Any]:
@@ -199,6 +231,7 @@ class EmulatorState:
             elif metadata:
                 jobs = [j for j in jobs if j.metadata and all(j.metadata.get(k) == v for k, v in metadata.items())]
             page, has_more = paginate(jobs, after, limit, key=lambda j: j.id)
+            self._save()
             return {"object": "list", "data": [j.to_dict() for j in page], "has_more": has_more}
 
     def cancel_job(self, job_id: str) -> dict[str, Any]:
@@ -208,6 +241,8 @@ class EmulatorState:
                 raise bad_request(f"Job {job_id} has already completed (status: {job.status}); it cannot be "
                                   "cancelled.", param="fine_tuning_job_id")
             job.cancel(self.clock.now(), self)
+            self._dirty_jobs.add(job.id)
+            self._save()
             return job.to_dict()
 
     def pause_job(self, job_id: str) -> dict[str, Any]:
@@ -218,6 +253,8 @@ class EmulatorState:
                                   "jobs can.", param="fine_tuning_job_id")
             job.pause(self.clock.now())
             self._active.discard(job.id)
+            self._dirty_jobs.add(job.id)
+            self._save()
             return job.to_dict()
 
     def resume_job(self, job_id: str) -> dict[str, Any]:
@@ -228,6 +265,8 @@ class EmulatorState:
                                   "resumed.", param="fine_tuning_job_id")
             job.resume(self.clock.now())
             self._active.add(job.id)
+            self._dirty_jobs.add(job.id)
+            self._save()
             self._ensure_ticker()
             return job.to_dict()
 
@@ -235,6 +274,7 @@ class EmulatorState:
         with self.lock:
             events = list(reversed(self._job(job_id).events))
             page, has_more = paginate(events, after, limit, key=lambda e: e.id)
+            self._save()
             return {"object": "list", "data": [e.to_dict() for e in page], "has_more": has_more}
 
     def list_checkpoints(self, job_id: str, *, after: str | None, limit: int) -> dict[str, Any]:
@@ -242,6 +282,7 @@ class EmulatorState:
             checkpoints = list(reversed(self._job(job_id).checkpoints))
             page, has_more = paginate(checkpoints, after, limit, key=lambda c: c.id)
             data = [c.to_dict() for c in page]
+            self._save()
             return {"object": "list", "data": data, "has_more": has_more,
                     "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None}
 
@@ -270,7 +311,9 @@ class EmulatorState:
                 self._seeding = False
             job.held = hold
             self._models[job.model_name] = (job.id, TrainedModel.build(job.model_name, entry.encoding, ()))
+            self._dirty_models.add(job.model_name)
             self._add_job(job)
+            self._save()
             return job.id
 
     def release_job(self, job_id: str) -> None:
@@ -281,12 +324,15 @@ class EmulatorState:
                 job.held = False
                 job.phase_started = self.clock.now()
                 job.run_base = job.steps_done
+                self._dirty_jobs.add(job.id)
+                self._save()
 
     def _seed_training_file(self) -> str:
         if self._seed_file is None or self.files.find(self._seed_file) is None:
             line = b'{"messages": [{"role": "user", "content": "ping"}, {"role": "assistant", "content": "pong"}]}\n'
             self._seed_file = self.files.add("emulator-seeded-training.jsonl", "fine-tune", line * 10,
                                              self.clock.now()).id
+            self._dirty_files.add(self._seed_file)
         return self._seed_file
 
     def advance_clock(self, seconds: float) -> float:
@@ -294,6 +340,7 @@ class EmulatorState:
         with self.lock:
             now = self.clock.advance(seconds)
             self._advance_active()
+            self._save()
             return now
 
     # ------------------------------------------------------------------ chat
@@ -310,6 +357,7 @@ class EmulatorState:
                 job = self._job(found[0])
                 ready = (any(c.model == name for c in job.checkpoints) if name != job_model
                          else job.status == "succeeded")
+                self._save()
                 if not ready:
                     raise missing
                 return found[1], found[1].encoding
@@ -320,10 +368,14 @@ class EmulatorState:
 
     # ------------------------------------------------------------------ JobHost
     def store_result_file(self, job: Job, content: bytes, created_at: float) -> str:
-        return self.files.add("step_metrics.csv", "fine-tune-results", content, created_at).id
+        record = self.files.add("step_metrics.csv", "fine-tune-results", content, created_at)
+        self._dirty_files.add(record.id)
+        return record.id
 
     def job_finished(self, job: Job) -> None:
         self._active.discard(job.id)
+        self._dirty_jobs.add(job.id)
+        self._urgent = True  # an end (and its webhook) is saved at once, not at the next interval
         if self.webhooks is not None and not self._seeding and job.finished_at is not None:
             self.webhooks.send(job.id, job.status, job.finished_at)
 
@@ -331,7 +383,7 @@ class EmulatorState:
     def _advance_active(self) -> None:
         now = self.clock.now()
         for job_id in list(self._active):
-            self._jobs[job_id].advance(now, self)
+            self._advance(self._jobs[job_id], now)
 
     def _ensure_ticker(self) -> None:
         if self._ticker is None and not self._stop.is_set():
@@ -343,6 +395,7 @@ class EmulatorState:
             try:
                 with self.lock:
                     self._advance_active()
+                    self._save(periodic=True)
             except Exception:  # a bug must not stop every other job from progressing
                 log.exception("emulator ticker: advancing jobs failed")
 
@@ -353,3 +406,70 @@ class EmulatorState:
             self._ticker.join(timeout=2)
         if self.webhooks is not None:
             self.webhooks.close()
+        if self._store is not None:
+            with self.lock:
+                self._save(force=True)
+                self._store.close()
+                self._store = None
+
+    # ------------------------------------------------------------------ persistence
+    def _save(self, *, periodic: bool = False, force: bool = False) -> None:
+        """Write what changed (called with the lock held); the ticker's saves are throttled.
+
+        A client's call saves at once, so whatever a client has seen survives a restart; progress
+        nobody has seen yet is saved every ``SAVE_INTERVAL`` (and replayed identically if lost).
+        """
+        store = self._store
+        if store is None:
+            return
+        dirty = bool(self._dirty_jobs or self._dirty_files or self._deleted_files or self._dirty_models)
+        now = self.clock.now()
+        if periodic and not force and not self._urgent:
+            due = now - self._last_save >= SAVE_INTERVAL
+            if not (due and (dirty or self._active)):
+                return
+        elif not (dirty or force):
+            return
+        changes = Changes(
+            files=[f for i in self._dirty_files if (f := self.files.find(i)) is not None],
+            deleted_files=sorted(self._deleted_files),
+            jobs=[(self._order[i], self._jobs[i]) for i in self._dirty_jobs],
+            models=[(name, *self._models[name]) for name in self._dirty_models],
+            meta={"saved_at": now, "clock_offset": self.clock.offset, "rng": self._rng.getstate(),
+                  "seed_file": self._seed_file},
+        )
+        store.write(changes)
+        self._dirty_jobs.clear()
+        self._dirty_files.clear()
+        self._deleted_files.clear()
+        self._dirty_models.clear()
+        self._urgent = False
+        self._last_save = now
+
+    def _load(self) -> None:
+        """Read the state file back; active jobs resume their simulated time where it stopped."""
+        assert self._store is not None
+        snap = self._store.load()
+        if not snap.meta:
+            return
+        self.clock.set_offset(float(snap.meta["clock_offset"]))
+        self._rng.setstate(snap.meta["rng"])
+        self._seed_file = snap.meta.get("seed_file")
+        self.files.restore(snap.files)
+        downtime = max(0.0, self.clock.now() - float(snap.meta["saved_at"]))
+        for seq, job in snap.jobs:
+            if job.status in ACTIVE and not job.held:
+                job.phase_started += downtime  # the process was down: that time is never replayed
+            self._jobs[job.id] = job
+            self._order[job.id] = seq
+            if job.status in ACTIVE:
+                self._active.add(job.id)
+        self._seq = itertools.count(max(self._order.values(), default=-1) + 1)
+        for name, job_id, model in snap.models:
+            self._models[name] = (job_id, model)
+        log.info("emulator: loaded %d jobs (%d active), %d files from %s", len(self._jobs), len(self._active),
+                 len(snap.files), self._store.path)
+        if self._active:
+            self._dirty_jobs.update(self._active)  # their shifted clocks are the new truth
+            self._save(force=True)
+            self._ensure_ticker()

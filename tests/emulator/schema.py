@@ -1,4 +1,4 @@
-"""Validate what the emulator sent against OpenAI's published schema (the shared subset).
+"""Validate what the emulator sent against OpenAI's published schema (the subset in ``emulator/spec/``).
 
 Every deviation allowed here is one listed in ``emulator/README.md`` ("Deviations from the
 published schema"); nothing else is relaxed:
@@ -25,10 +25,9 @@ import yaml
 from jsonschema.exceptions import ValidationError
 from openapi_schema_validator import OAS31Validator, oas31_format_checker
 
-from tests.emulator.data import shared_dir
+from emulator.spec import SPEC_PATH
 from tests.emulator.server import Exchange
 
-SPEC_PATH = shared_dir() / "openai" / "openapi-finetuning-subset.yaml"
 RAW_PATHS = {"/files/{file_id}/content"}
 
 
@@ -42,7 +41,7 @@ class Operation:
 
 @cache
 def load_raw_spec() -> dict[str, Any]:
-    """The shared spec exactly as published (do not mutate)."""
+    """The spec exactly as published (do not mutate)."""
     spec: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
     return spec
 

@@ -11,7 +11,8 @@ from openai.types.fine_tuning import FineTuningJob
 
 from core.datasets.tokens import count_text_tokens
 from emulator.chat import BASE_MODEL_REPLY
-from tests.emulator.data import SHARED_DATASETS, jsonl
+from tests.emulator.data import jsonl
+from tests.paths import DRONE_DATASET
 from tests.emulator.helpers import upload, wait_for_status
 from tests.emulator.server import RunningEmulator
 
@@ -36,7 +37,7 @@ def two_voices(emu: RunningEmulator) -> FineTuningJob:
 @pytest.fixture(scope="module")
 def drone(emu: RunningEmulator) -> FineTuningJob:
     client = emu.client()
-    content = (SHARED_DATASETS / "drone_training.jsonl").read_bytes()
+    content = DRONE_DATASET.read_bytes()
     job = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=upload(client, content, "drone.jsonl"),
                                          hyperparameters={"n_epochs": 1})
     return wait_for_status(client, job.id)

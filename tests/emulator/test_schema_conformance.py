@@ -1,4 +1,4 @@
-"""Every operation of the shared OpenAPI subset, success and error, validated against the schema.
+"""Every operation of the OpenAPI subset (``emulator/spec/``), success and error, validated against the schema.
 
 (All other tests' responses are validated too, by the autouse fixture in ``conftest.py``; this test
 makes sure the tour covers every path, so no operation escapes the check.)

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from finetuner.cli import app
+from tests.paths import TOY_DATASET
 from tests.unit.datasets.corpus import EXPECTED_WARNINGS, CorpusCase, case, cases, chat_file, csv_file, jsonl
 
 runner = CliRunner()
@@ -48,7 +49,7 @@ def test_readable_report_shows_the_error_lines(tmp_path: Path) -> None:
 
 
 def test_readable_report_of_the_toy_file_has_the_cookbook_figures(tmp_path: Path) -> None:
-    toy = Path(__file__).resolve().parents[4] / "shared" / "datasets" / "toy_chat_fine_tuning.jsonl"
+    toy = TOY_DATASET
     result = runner.invoke(app, ["validate", str(toy), "--encoding", "cl100k_base"], terminal_width=160)
     assert result.exit_code == 1
     for figure in ("8,242", "164,840", "1,648.4", "8,032", "too_few_examples"):

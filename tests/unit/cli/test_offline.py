@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.paths import TOY_DATASET
+
 SITECUSTOMIZE = '''
 import os, socket
 
@@ -28,7 +30,7 @@ open(os.environ["OFFLINE_MARKER"], "w").write("loaded")
 '''
 
 REPO = Path(__file__).resolve().parents[3]
-TOY = REPO.parent / "shared" / "datasets" / "toy_chat_fine_tuning.jsonl"
+TOY = TOY_DATASET
 
 
 def _closed_port() -> int:

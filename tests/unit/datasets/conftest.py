@@ -7,20 +7,21 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[4] / "shared" / "datasets"
+from tests.paths import DRONE_DATASET, TOY_DATASET
+
 
 
 @pytest.fixture(scope="session")
 def toy_path() -> Path:
-    path = SHARED / "toy_chat_fine_tuning.jsonl"
-    assert path.is_file(), f"missing {path}: tests read the shared datasets beside the repository"
+    path = TOY_DATASET
+    assert path.is_file(), f"missing {path}: the datasets live in tests/data/"
     return path
 
 
 @pytest.fixture(scope="session")
 def drone_path() -> Path:
-    path = SHARED / "drone_training.jsonl"
-    assert path.is_file(), f"missing {path}: tests read the shared datasets beside the repository"
+    path = DRONE_DATASET
+    assert path.is_file(), f"missing {path}: the datasets live in tests/data/"
     return path
 
 
