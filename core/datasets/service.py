@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from core.catalog import ModelCatalog
 from core.datasets.ingest import ingest
+from core.datasets.sniff import UnsupportedFile, refuse_non_dataset
 from core.datasets.split import split_file, validation_size
 from core.errors import Conflict, PayloadTooLarge, Unprocessable
 from core.models import Dataset
@@ -161,10 +162,16 @@ def create_dataset(
 ) -> tuple[Dataset, bool]:
     """Validate and record a staged upload. Returns (dataset, created).
 
-    With an idempotency key, a repeat with the same bytes and options returns the first dataset
+    What can never be a dataset (``sniff.py``: empty, binary, not UTF-8) is refused before
+    anything is stored. With an idempotency key, a repeat with the same bytes and options returns the first dataset
     and stores nothing new; different bytes or options → 422. The unique (tenant, key) constraint
     settles concurrent repeats. The staged file is always consumed.
     """
+    try:
+        refuse_non_dataset(staged.path, staged.size)  # 422 unsupported_file; nothing is stored
+    except UnsupportedFile:
+        staged.discard()
+        raise
     name = (options.name or staged.filename or "dataset.jsonl").strip() or "dataset.jsonl"
     options = replace(options, name=name)
     fingerprint = options.fingerprint(staged.sha256)

@@ -18,6 +18,8 @@ from typing import IO, Any
 
 import orjson
 
+from core.datasets.sniff import SNIFF_BYTES as BINARY_HEAD_BYTES
+
 DEFAULT_MAX_LINE_BYTES = 32 * 1024 * 1024
 SNIFF_BYTES = 64 * 1024
 BOM = codecs.BOM_UTF8
@@ -49,8 +51,10 @@ def sniff(head: bytes) -> str:
     """Guess the container from the first bytes: jsonl, csv, tsv, empty, utf16 or binary."""
     if head.startswith(_UTF16_BOMS):
         return "utf16"
-    if b"\x00" in head:
-        return "binary"  # no UTF-8 text has NUL bytes; an image, an archive, UTF-16 without a BOM
+    if b"\x00" in head[:BINARY_HEAD_BYTES]:
+        # No UTF-8 text has NUL bytes near its start (an image, an archive, UTF-16 without a BOM);
+        # the API refuses those before storing (sniff.py). A NUL further in is that line's error.
+        return "binary"
     text = head.removeprefix(BOM).lstrip()
     if not text:
         return "empty"
