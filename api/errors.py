@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import ErrorResponse
+from api.validation_messages import describe
 from core.errors import DomainError
 from core.providers.errors import ProviderError
 
@@ -70,15 +71,12 @@ async def _provider_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    """400 with each problem's location and reason; the offending input is not echoed back."""
+    """400 naming each failing field with its real constraint; ``details`` keeps pydantic's list
+    (location, reason, type) and does not echo the input."""
     assert isinstance(exc, RequestValidationError)
     problems = [{"loc": _location(tuple(e.get("loc", ()))), "msg": e.get("msg", ""), "type": e.get("type", "")}
                 for e in exc.errors()]
-    first = problems[0] if problems else {"loc": "request", "msg": "invalid"}
-    message = f"malformed request: {first['loc']}: {first['msg']}"
-    if len(problems) > 1:
-        message += f" (and {len(problems) - 1} more)"
-    return error_response(400, "invalid_request", message, problems)
+    return error_response(400, "invalid_request", describe(exc.errors()), problems)
 
 
 def _allowed_methods(request: Request) -> str | None:

@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 
 DELIVER_TASK = "finetuner.deliver_webhook"
 JOB_EVENTS = tuple(f"job.{status.value}" for status in JobStatus)
-EVENT_TYPES = frozenset({*JOB_EVENTS, "evaluation.finished"})
+# evaluation.<status> and sweep.<status> join when those exist; nothing sends them yet.
+EVENT_TYPES = frozenset(JOB_EVENTS)
 WILDCARDS = frozenset({"*", "job.*"})
 MAX_RETRY_DELAY_SECONDS = 4 * 3600
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata"})

@@ -26,7 +26,7 @@ class WebhookCreate(BaseModel):
 
     url: Annotated[str, Field(min_length=8, max_length=2048, examples=["https://example.com/finetuner"])]
     events: Annotated[list[str], Field(min_length=1, max_length=50, examples=[["job.*"]],
-                                       description="'*', 'job.*', 'job.<status>' or 'evaluation.finished'")]
+                                       description="'*', 'job.*' or 'job.<status>'")]
 
 
 class WebhookOut(BaseModel):

@@ -1,5 +1,6 @@
 """The dataset corpus through ``POST /v1/datasets``: a stored report naming the line, never a 500,
-and nothing stored earlier is changed by what comes after."""
+and nothing stored earlier is changed by what comes after. The few corpus files that can never be
+a dataset (empty, binary, not UTF-8 near the start) are refused with 422 and not stored."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from tests.fixtures.api import chat_jsonl, upload_dataset
 from tests.unit.datasets.corpus import EXPECTED_WARNINGS, CorpusCase, cases
 
 CASES = cases()
+#: Not text at all within the first 8 KiB: refused before storing (core/datasets/sniff.py).
+REFUSED = {"empty_file", "invalid_utf8", "utf16_file", "binary_file"}
 
 
 def _expect_outcome(body: dict[str, Any], case: CorpusCase) -> None:
@@ -31,6 +34,10 @@ def _expect_outcome(body: dict[str, Any], case: CorpusCase) -> None:
 
 @pytest.mark.parametrize("corpus_case", CASES, ids=[c.name for c in CASES])
 def test_each_corpus_file_is_stored_with_the_expected_report(auth_client: TestClient, corpus_case: CorpusCase) -> None:
+    if corpus_case.name in REFUSED:
+        refused = upload_dataset(auth_client, corpus_case.content, filename=corpus_case.name, expect=422)
+        assert refused["error"]["type"] == "unsupported_file", refused
+        return
     body = upload_dataset(auth_client, corpus_case.content, filename=corpus_case.name)
     _expect_outcome(body, corpus_case)
     assert body["sha256"] == hashlib.sha256(corpus_case.content).hexdigest()
@@ -68,7 +75,8 @@ def test_the_whole_corpus_leaves_what_was_stored_before_unchanged(auth_client: T
     first = upload_dataset(auth_client, chat_jsonl(12), filename="keep.jsonl")
     before = _snapshot(auth_client, first["id"])
     for corpus_case in CASES:
-        upload_dataset(auth_client, corpus_case.content, filename=corpus_case.name)
+        upload_dataset(auth_client, corpus_case.content, filename=corpus_case.name,
+                       expect=422 if corpus_case.name in REFUSED else 201)
     assert _snapshot(auth_client, first["id"]) == before
     listed = auth_client.get("/v1/datasets", params={"limit": 100}).json()["data"]
-    assert len(listed) == len(CASES) + 1, "every upload, valid or not, is stored"
+    assert len(listed) == len(CASES) - len(REFUSED) + 1, "every text upload, valid or not, is stored"
