@@ -49,6 +49,27 @@ def _fail_usage(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+AllowUnknownOpt = Annotated[bool, typer.Option("--allow-unknown-model",
+                                               help="Accept a --model missing from the catalog; counts then assume "
+                                                    "o200k_base, the 16,385-token limit and no price.")]
+
+
+def _check_model(model: str | None, allow_unknown: bool) -> None:
+    """An unknown ``--model`` would silently get default limits and no price: refuse it unless asked.
+
+    A typo (``gpt-4o-mnii``) would otherwise pass with the wrong limit and "no model price"."""
+    if model is None or allow_unknown:
+        return
+    from core.datasets.cost import load_catalog
+
+    catalog = load_catalog()
+    if catalog.find(model) is None:
+        known = sorted({e.model for e in catalog.entries() if e.provider == "openai"}
+                       | {a for e in catalog.entries() if e.provider == "openai" for a in e.aliases})
+        raise _fail_usage(f"unknown model {model!r}; known models: {', '.join(known)}. "
+                          "Pass --allow-unknown-model to validate with default limits.")
+
+
 def _check_encoding(encoding: str | None) -> None:
     from core.datasets.tokens import SUPPORTED_ENCODINGS
 
@@ -67,9 +88,13 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     max_errors: Annotated[int, typer.Option(help="Error lines shown in the tables.")] = 20,
     workers: WorkersOpt = DEFAULT_WORKERS,
+    allow_unknown_model: AllowUnknownOpt = False,
 ) -> None:
-    """Validate a dataset like OpenAI's cookbook does, with line numbers; exit 1 when it is not valid."""
+    """Validate a dataset like OpenAI's cookbook does, with line numbers; exit 1 when it is not valid.
+
+    An unknown ``--model`` exits 2 with the known models listed (``--allow-unknown-model`` to proceed)."""
     _check_encoding(encoding)
+    _check_model(model, allow_unknown_model)
     try:
         report = validate_file(path, model=model, encoding=encoding, format_hint=format, system_prompt=system,
                                columns=columns, workers=workers)

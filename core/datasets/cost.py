@@ -52,6 +52,7 @@ class Target:
     token_limit: int
     price_per_million_usd: float | None
     model: str | None = None
+    known_model: bool = True  # False: ``model`` is not in the catalog and the defaults above were assumed
 
 
 def resolve_target(
@@ -69,6 +70,7 @@ def resolve_target(
         token_limit=catalog.token_limit_for(model, provider),
         price_per_million_usd=catalog.price_for(model, provider),
         model=model,
+        known_model=model is None or catalog.find(model, provider) is not None,
     )
 
 

@@ -77,6 +77,10 @@ def _warnings(tally: Tally, target: Target) -> list[DatasetWarning]:
     def warn(code: str, message: str, count: int, lines: Iterable[int] = ()) -> None:
         out.append(DatasetWarning(code=code, message=message, count=count, lines=list(lines)[:MAX_WARNING_LINES]))
 
+    if target.model is not None and not target.known_model:
+        warn("unknown_model", f"model {target.model!r} is not in the model catalog: counts assume {target.encoding}, "
+                              f"a {target.token_limit:,}-token limit per example and no price (so no cost estimate)",
+             1)
     n = tally.num_examples
     if 0 < n < RECOMMENDED_EXAMPLES:
         warn("few_examples", f"{n} examples; OpenAI suggests starting with at least {RECOMMENDED_EXAMPLES} "

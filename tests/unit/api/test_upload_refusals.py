@@ -91,3 +91,13 @@ def test_a_text_file_with_wrong_lines_is_still_201_invalid_with_its_report(
     else:
         assert errors[0]["line"] == 81, errors[:3]
     assert _count(api_app, tenant) == 1
+
+
+def test_an_upload_for_an_unknown_model_warns_which_limits_were_assumed(auth_client: TestClient) -> None:
+    body = upload_dataset(auth_client, chat_jsonl(12), model="gpt-5-ultra")
+    assert body["status"] == "valid"
+    warning = next(w for w in body["report"]["warnings"] if w["code"] == "unknown_model")
+    assert "'gpt-5-ultra'" in warning["message"]
+    assert "o200k_base" in warning["message"] and "16,385-token limit" in warning["message"]
+    known = upload_dataset(auth_client, chat_jsonl(12, start=50), model="gpt-4o-mini-2024-07-18")
+    assert "unknown_model" not in {w["code"] for w in known["report"]["warnings"]}

@@ -107,3 +107,26 @@ def test_split_converts_legacy_formats_first(tmp_path: Path) -> None:
     assert runner.invoke(app, ["split", str(source), "--validation", "0.1"]).exit_code == 0
     rows = [json.loads(line) for line in (tmp_path / "qa.validation.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and "messages" in rows[0]
+
+
+def test_an_unknown_model_exits_2_listing_the_known_ones(tmp_path: Path) -> None:
+    path = _write(tmp_path, jsonl(chat_file()))
+    result = runner.invoke(app, ["validate", str(path), "--model", "gpt-5-ultra"], terminal_width=400)
+    assert result.exit_code == 2, result.output
+    assert "unknown model 'gpt-5-ultra'" in result.output
+    assert "gpt-4o-mini-2024-07-18" in result.output and "--allow-unknown-model" in result.output
+
+
+def test_allow_unknown_model_validates_with_default_limits_and_says_so(tmp_path: Path) -> None:
+    path = _write(tmp_path, jsonl(chat_file()))
+    result = runner.invoke(app, ["validate", str(path), "--model", "gpt-5-ultra", "--allow-unknown-model", "--json"])
+    assert result.exit_code == 0, result.output
+    warning = next(w for w in json.loads(result.stdout)["warnings"] if w["code"] == "unknown_model")
+    assert "o200k_base" in warning["message"] and "16,385-token limit" in warning["message"]
+
+
+def test_a_known_model_has_no_unknown_model_warning(tmp_path: Path) -> None:
+    path = _write(tmp_path, jsonl(chat_file()))
+    result = runner.invoke(app, ["validate", str(path), "--model", "gpt-4o-mini", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "unknown_model" not in {w["code"] for w in json.loads(result.stdout)["warnings"]}
