@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api.errors import install_error_handlers
 from api.routes import datasets, health, jobs, provider_webhooks, webhooks
@@ -87,7 +88,9 @@ def create_app(settings: Settings | None = None, *, send_tasks: bool = True,
             install_task_sender(settings)
         yield
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the installed fastapi-offline package
+    # (served under /static-offline-docs), never from a CDN: the embedded default runs offline.
+    app = FastAPIOffline(
         title="finetuner",
         version="0.1.0",
         summary="Fine-tuning jobs as durable, observable, recoverable jobs",

@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.fixtures.repo_guard",
     "tests.fixtures.api",
+    "tests.fixtures.browser",
 ]
