@@ -95,7 +95,9 @@ def _got(value: Any, *, raw_text: bool) -> str:
     if isinstance(value, int | float):
         return f" (got {_number(value)})"
     if isinstance(value, str):
-        return f" (got {json.dumps(value)})" if len(value) <= ECHO_CHARS else f" (got {_plural(len(value), 'character')})"
+        if len(value) <= ECHO_CHARS:
+            return f" (got {json.dumps(value)})"
+        return f" (got {_plural(len(value), 'character')})"
     if isinstance(value, list):
         return f" (got a list of {_plural(len(value), 'item')})"
     if isinstance(value, dict):

@@ -3,7 +3,7 @@
 ``EmulatorState`` writes through: after every call that changed something (and at most every
 ``SAVE_INTERVAL`` seconds while jobs run) the changed files, jobs and models are written in one
 transaction together with ``saved_at``, the emulator clock's instant they are current to. On load,
-the downtime (now − ``saved_at``) is added to every active job's phase start, exactly as pause does:
+the downtime (now - ``saved_at``) is added to every active job's phase start, exactly as pause does:
 the simulated clock stops while the process is down and resumes where it stopped, so a job that was
 running continues from the step it had reached instead of jumping to the end or vanishing.
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-
 SYSTEM = "You are a terse assistant for a fruit shop."
 FRUITS = ["apple", "banana", "cherry", "damson", "elderberry", "fig", "grape", "huckleberry", "kiwi", "lemon",
           "mango", "nectarine", "orange", "papaya", "quince", "raspberry", "strawberry", "tangerine", "ugli",

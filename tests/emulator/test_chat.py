@@ -12,9 +12,9 @@ from openai.types.fine_tuning import FineTuningJob
 from core.datasets.tokens import count_text_tokens
 from emulator.chat import BASE_MODEL_REPLY
 from tests.emulator.data import jsonl
-from tests.paths import DRONE_DATASET
 from tests.emulator.helpers import upload, wait_for_status
 from tests.emulator.server import RunningEmulator
+from tests.paths import DRONE_DATASET
 
 PIRATE = "You are a pirate."
 PLAIN = "You are plain."

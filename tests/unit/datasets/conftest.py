@@ -10,7 +10,6 @@ import pytest
 from tests.paths import DRONE_DATASET, TOY_DATASET
 
 
-
 @pytest.fixture(scope="session")
 def toy_path() -> Path:
     path = TOY_DATASET
