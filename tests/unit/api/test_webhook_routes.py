@@ -47,6 +47,14 @@ def test_unknown_event_type_is_422(auth_client: TestClient) -> None:
     assert response.status_code == 422 and "unknown event type" in response.json()["error"]["message"]
 
 
+def test_evaluation_events_are_not_offered_until_something_sends_them(auth_client: TestClient) -> None:
+    response = auth_client.post("/v1/webhooks", json={"url": "https://93.184.215.14/h",
+                                                      "events": ["evaluation.finished"]})
+    assert response.status_code == 422 and "unknown event type" in response.json()["error"]["message"]
+    schema = auth_client.get("/openapi.json").json()["components"]["schemas"]["WebhookCreate"]
+    assert "evaluation" not in json.dumps(schema)
+
+
 def test_deleted_webhook_is_gone_and_gets_no_deliveries(auth_client: TestClient, db_session: Session) -> None:
     hook = auth_client.post("/v1/webhooks", json={"url": "https://93.184.215.14/h", "events": ["*"]}).json()
     assert auth_client.delete(f"/v1/webhooks/{hook['id']}").status_code == 204
