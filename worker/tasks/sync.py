@@ -18,7 +18,7 @@ from core.pipeline import reconcile
 from core.sync import SYNC_TASK
 from worker import runtime
 from worker.celery_app import task
-from worker.locks import named_lock
+from worker.locks import named_lock, periodic_lock_ttl
 from worker.schedule import RECONCILE_TASK, SWEEP_TASK
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ OVERDUE_SWEEPS = 6  # a job unsynced for this many sweep periods was missed: syn
 @task(SWEEP_TASK)
 def sweep() -> dict[str, Any]:
     settings = get_settings()
-    lock = named_lock(settings, "sweep", ttl=settings.task_time_limit_seconds)
+    lock = named_lock(settings, "sweep", ttl=periodic_lock_ttl(settings.sweep_interval_seconds), renew=True)
     if not lock.acquire():
         return {"skipped": "another sweep is running"}
     try:
@@ -51,7 +51,8 @@ def sync_job(job_id: str) -> bool:
 @task(RECONCILE_TASK)
 def reconcile_jobs() -> dict[str, int]:
     settings = get_settings()
-    lock = named_lock(settings, "reconcile", ttl=settings.task_time_limit_seconds)
+    lock = named_lock(settings, "reconcile", ttl=periodic_lock_ttl(settings.reconcile_interval_seconds),
+                      renew=True)
     if not lock.acquire():
         return {"skipped": 1}
     try:
