@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = Field(default=30.0, gt=0, description="How often beat looks for stuck jobs")
     beat_leader_ttl_seconds: float = Field(
         default=5.0, gt=0,
-        description="A dead beat's leadership lapses after this long (renewed every third of it); another beat takes over"
+        description="A dead beat's leadership lapses after this long (renewed each third); another beat takes over"
     )
     job_ceiling_hours: float = Field(
         default=168.0, gt=0, description="A job with no status change for this long is ended (cancelled or failed)"
