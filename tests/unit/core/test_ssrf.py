@@ -37,7 +37,7 @@ def test_non_global_addresses_are_refused(address: str, tmp_path: Path) -> None:
 
 
 def test_a_name_with_any_internal_answer_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(Unprocessable, match="127.0.0.1"):
+    with pytest.raises(Unprocessable, match=r"127\.0\.0\.1"):
         ssrf.resolve_target("http://mixed.example/x", Settings(var_dir=tmp_path),
                             lambda host, port: [PUBLIC, "127.0.0.1"])
 
