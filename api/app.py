@@ -17,8 +17,10 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from api.body_limit import BodyLimit, LimitFor
 from api.errors import install_error_handlers
 from api.routes import datasets, health, jobs, provider_webhooks, webhooks
+from api.uploads import FORM_OVERHEAD_BYTES
 from core.catalog import ModelCatalog
 from core.config import Settings, get_settings
 from core.db import get_sessionmaker
@@ -51,6 +53,21 @@ def install_task_sender(settings: Settings) -> bool:
     else:
         install()
     return True
+
+
+def body_limits(settings: Settings) -> LimitFor:
+    """Each route's body limit: the upload maximum (plus the form's own fields) for dataset uploads
+    and the mounted emulator's files, the webhook limit for provider webhooks, else the JSON limit."""
+    upload = settings.max_upload_bytes + FORM_OVERHEAD_BYTES
+
+    def limit_for(method: str, path: str) -> int:
+        if (method == "POST" and path.rstrip("/") == "/v1/datasets") or path.startswith(EMULATOR_MOUNT + "/"):
+            return upload
+        if path.startswith("/v1/provider-webhooks/"):
+            return settings.max_provider_webhook_body_bytes
+        return settings.max_json_body_bytes
+
+    return limit_for
 
 
 def install_secret_redaction() -> None:
@@ -104,6 +121,7 @@ def create_app(settings: Settings | None = None, *, send_tasks: bool = True,
     app.state.catalog = ModelCatalog.load(settings.model_catalog_path)
     app.state.blob_store = BlobStore(settings.storage_path)
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, limit_for=body_limits(settings))
     app.include_router(health.router)
     app.include_router(datasets.router)
     app.include_router(jobs.router)

@@ -136,6 +136,8 @@ async def receive_form(request: Request, new_stager: Callable[[], UploadStager],
                 raise BadRequest(f"malformed multipart body: {exc}") from exc
             if len(state.pending) >= FLUSH_BYTES:
                 await _flush(state, stager)
+            if state.ended:  # past the closing boundary there is nothing for us: read no further
+                break
         parser.finalize()
         await _flush(state, stager)
         if not state.ended:

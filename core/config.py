@@ -47,6 +47,9 @@ class Settings(BaseSettings):
         default=True, description="Serve the OpenAI emulator at /emulator/v1 when OPENAI_API_KEY is unset"
     )
     max_upload_bytes: int = 512 * 1024 * 1024
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Largest JSON request body")
+    max_provider_webhook_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest provider webhook body (read whole for its signature)")
     model_catalog_path: Path | None = Field(
         default=None, description="JSON file whose entries override or extend the built-in model catalog"
     )
