@@ -57,6 +57,9 @@ def transition(session: Session, job: Job, target: JobStatus, *, reason: str, ac
     job.status_changed_at = now
     if target in TERMINAL:
         job.finished_at = now
+        # Whatever made it terminal (a sweep, a cancel, an adoption, a webhook, the ceiling), the
+        # history up to the provider's last event is still to be fetched: the sweep settles this.
+        job.final_sync_owed = job.provider_job_id is not None
     session.add(row)
     session.flush()
     webhooks.announce(session, job.tenant_id, f"job.{target.value}", {

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -163,6 +165,9 @@ class Job(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     last_synced_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Set by the move to a terminal state when the job is at the provider; cleared once its events,
+    # metrics and checkpoints were fetched up to the end. In the row, so a crash keeps the debt.
+    final_sync_owed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), index=True)
 
 
 class JobTransition(Base):

@@ -37,8 +37,9 @@ def sweep() -> dict[str, Any]:
         lock.release()
     summary = {r.provider: {"active": r.active, "list_calls": r.list_calls, "get_calls": r.get_calls,
                             "event_calls": r.event_calls, "status_changes": r.status_changes,
-                            "events_stored": r.events_stored, "errors": len(r.errors)} for r in reports}
-    busy = any(r.status_changes or r.events_stored or r.errors for r in reports)
+                            "events_stored": r.events_stored, "final_syncs": r.settled, "errors": len(r.errors)}
+               for r in reports}
+    busy = any(r.status_changes or r.events_stored or r.settled or r.errors for r in reports)
     log.log(logging.INFO if busy else logging.DEBUG, "sweep: %s", summary)
     return summary
 
