@@ -14,12 +14,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
 from api.body_limit import BodyLimit, LimitFor
 from api.errors import install_error_handlers
 from api.routes import datasets, health, jobs, provider_webhooks, webhooks
+from api.text_guard import reject_unstorable_text
 from api.uploads import FORM_OVERHEAD_BYTES
 from core.catalog import ModelCatalog
 from core.config import Settings, get_settings
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, *, send_tasks: bool = True,
                     '`{"error": {"type", "message", "details"}}`: 400 malformed, 401 no/bad key, 404 unknown or '
                     "another tenant's id, 409 state conflict, 413 too large, 422 understood but refused.",
         lifespan=lifespan,
+        dependencies=[Depends(reject_unstorable_text)],
     )
     app.state.settings = settings
     app.state.sessionmaker = get_sessionmaker(settings.database_url)
