@@ -280,3 +280,13 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, default=None)
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class ProviderWebhookReceipt(Base):
+    """A provider webhook already acted on, by its ``webhook-id``: a replay inside the signature's
+    tolerance window (a valid signature, sent again) is answered 200 and does nothing."""
+
+    __tablename__ = "provider_webhook_receipts"
+
+    webhook_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
