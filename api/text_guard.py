@@ -61,6 +61,6 @@ async def reject_unstorable_text(request: Request) -> None:
         body = await request.body()  # already read and cached by FastAPI's body parsing
         try:
             parsed = json.loads(body) if body else None
-        except ValueError:
-            return  # malformed JSON is the schema validation's 400
-        _walk("body", parsed)
+            _walk("body", parsed)
+        except (ValueError, RecursionError):
+            return  # malformed or absurdly nested JSON is the body parser's and the schema's 400

@@ -92,6 +92,12 @@ def test_invalid_utf8_in_json_or_path_is_a_4xx_never_a_500(client: TestClient) -
     assert client.get("/v1/jobs", params={"after": b"\xff".decode("latin-1")}).status_code < 500
 
 
+def test_absurdly_nested_json_is_a_4xx_not_a_500(client: TestClient) -> None:
+    body = b'{"metadata": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    response = client.post("/v1/jobs", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+
+
 def test_a_nul_in_a_form_field_or_a_file_name_is_400_naming_it(client: TestClient) -> None:
     files = {"file": ("train.jsonl", chat_jsonl(12), "application/jsonl")}
     _is_400_naming(client.post("/v1/datasets", files=files, data={"name": "a\x00b"}), "form field 'name'")
