@@ -312,6 +312,22 @@ class MetricOut(BaseModel):
         )
 
 
+class SeriesOut(BaseModel):
+    steps: list[int]
+    values: list[float]
+    total_points: int = Field(description="points this series has before downsampling")
+
+
+class MetricSeriesOut(BaseModel):
+    """``?max_points=N``: each series on its own, at most N points, keeping its minimum, maximum and last point."""
+
+    object: Literal["job.metric_series"] = "job.metric_series"
+    job_id: str
+    max_points: int
+    total_points: int = Field(description="metrics points the job has")
+    series: dict[str, SeriesOut] = Field(description="by metric name; only series with at least one value")
+
+
 class CheckpointOut(BaseModel):
     id: str = Field(examples=["ckpt_01jd4x9m6q0000a1b2c3d4e5"])
     object: Literal["job.checkpoint"] = "job.checkpoint"
