@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     broker_visibility_timeout_seconds: int = Field(
         default=3600, ge=60, description="Redis: unacked messages come back after this; no countdown may exceed it"
     )
+    stream_poll_seconds: float = Field(default=0.5, gt=0, le=30,
+                                       description="How often /v1/jobs/{id}/stream looks for new rows")
+    stream_keepalive_seconds: float = Field(default=15.0, gt=0, description="A comment line this often keeps "
+                                            "proxies from closing a quiet stream")
     task_time_limit_seconds: int = Field(default=900, ge=10, description="Hard limit per task (uploads included)")
     worker_concurrency: int | None = Field(default=None, ge=1, description="Celery worker processes (default: CPUs)")
 
