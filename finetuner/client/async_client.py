@@ -17,7 +17,7 @@ import httpx
 from pydantic import BaseModel
 
 from finetuner.client import transport
-from finetuner.client.config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, ClientConfig, resolve
+from finetuner.client.config import DEFAULT_TIMEOUT, ClientConfig, resolve
 from finetuner.client.errors import WaitTimeout
 from finetuner.client.models import (
     Checkpoint,
@@ -39,7 +39,7 @@ class AsyncFineTuner:
     """An asyncio client of one finetuner service; ``async with AsyncFineTuner() as ft: ...``."""
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None, wandb_project: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, max_retries: int = DEFAULT_MAX_RETRIES,
+                 timeout: float = DEFAULT_TIMEOUT, max_retries: int | None = None,
                  http_client: httpx.AsyncClient | None = None) -> None:
         self.config: ClientConfig = resolve(base_url, api_key, timeout=timeout, max_retries=max_retries,
                                             wandb_project=wandb_project)
