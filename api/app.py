@@ -19,7 +19,7 @@ from fastapi_offline import FastAPIOffline
 
 from api.body_limit import BodyLimit, LimitFor
 from api.errors import install_error_handlers
-from api.routes import datasets, health, job_stream, jobs, provider_webhooks, webhooks
+from api.routes import dashboard, datasets, health, job_stream, jobs, provider_webhooks, webhooks
 from api.text_guard import reject_unstorable_text
 from api.uploads import FORM_OVERHEAD_BYTES
 from core.catalog import ModelCatalog
@@ -130,6 +130,7 @@ def create_app(settings: Settings | None = None, *, send_tasks: bool = True,
     app.include_router(job_stream.router)
     app.include_router(webhooks.router)
     app.include_router(provider_webhooks.router)
+    dashboard.install(app)
     if settings.openai_api_key is None and settings.mount_emulator:
         emulator = _emulator_app(emulator_settings)
         if emulator is None:

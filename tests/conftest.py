@@ -3,5 +3,6 @@
 pytest_plugins = [
     "tests.fixtures.repo_guard",
     "tests.fixtures.api",
+    "tests.fixtures.service",
     "tests.fixtures.browser",
 ]

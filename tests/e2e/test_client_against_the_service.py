@@ -19,8 +19,8 @@ import pytest
 from rich.console import Console
 
 from finetuner import AsyncFineTuner, FineTuner
-from tests.e2e.conftest import Service
 from tests.e2e.test_embedded_run import ROOT
+from tests.fixtures.service import Service
 
 pytestmark = pytest.mark.timeout(240)
 
