@@ -19,7 +19,7 @@ from fastapi_offline import FastAPIOffline
 
 from api.body_limit import BodyLimit, LimitFor
 from api.errors import install_error_handlers
-from api.routes import dashboard, datasets, health, job_stream, jobs, provider_webhooks, webhooks
+from api.routes import dashboard, datasets, health, job_stream, jobs, operations, provider_webhooks, webhooks
 from api.text_guard import reject_unstorable_text
 from api.uploads import FORM_OVERHEAD_BYTES
 from core.catalog import ModelCatalog
@@ -125,6 +125,7 @@ def create_app(settings: Settings | None = None, *, send_tasks: bool = True,
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit_for=body_limits(settings))
     app.include_router(health.router)
+    app.include_router(operations.router)
     app.include_router(datasets.router)
     app.include_router(jobs.router)
     app.include_router(job_stream.router)

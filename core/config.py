@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -81,6 +82,10 @@ class Settings(BaseSettings):
     broker_visibility_timeout_seconds: int = Field(
         default=3600, ge=60, description="Redis: unacked messages come back after this; no countdown may exceed it"
     )
+    log_format: Literal["text", "json"] = Field(default="text", description="json: one object per line, with "
+                                                "job_id and tenant_id")
+    metrics_token: str | None = Field(default=None, repr=False,
+                                      description="When set, GET /metrics wants it as a Bearer token")
     stream_poll_seconds: float = Field(default=0.5, gt=0, le=30,
                                        description="How often /v1/jobs/{id}/stream looks for new rows")
     stream_keepalive_seconds: float = Field(default=15.0, gt=0, description="A comment line this often keeps "

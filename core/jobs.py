@@ -67,7 +67,8 @@ def transition(session: Session, job: Job, target: JobStatus, *, reason: str, ac
         "actor": actor, "at": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "fine_tuned_model": job.fine_tuned_model,
         "error": job.error,
     })
-    log.info("job %s: %s -> %s (%s: %s)", job.id, current.value, target.value, actor, reason)
+    log.info("job %s: %s -> %s (%s: %s)", job.id, current.value, target.value, actor, reason,
+             extra={"job_id": job.id, "tenant_id": job.tenant_id})
     return row
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook as Signer
 
-from core import crypto, dispatch
+from core import crypto, dispatch, telemetry
 from core.config import Settings, get_settings
 from core.errors import Unprocessable
 from core.models import Webhook, WebhookAttempt, WebhookDelivery, utcnow
@@ -218,6 +218,8 @@ def deliver(delivery_id: str, *, session_factory: Any, settings: Settings | None
             row.status = "failed"
         else:
             row.next_attempt_at = now + dt.timedelta(seconds=retry_delay_seconds(row.attempts, settings))
+        outcome = "delivered" if result.ok else "gave_up" if row.status == "failed" else "will_retry"
+    telemetry.WEBHOOK_DELIVERIES.labels(outcome).inc()
     log.info("webhook delivery %s attempt: status=%s error=%s", delivery_id, result.status_code, result.error)
     return result
 

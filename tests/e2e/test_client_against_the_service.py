@@ -1,5 +1,6 @@
 """The seed's snippet, verbatim, against a running service (API + worker + emulator); its async twin;
-and ``finetuner watch`` in a pseudo-terminal, exiting 0 on success and 3 on a cancel."""
+``finetuner watch`` in a pseudo-terminal, exiting 0 on success and 3 on a cancel; and what operators
+see of it: ``/metrics`` counters that move, JSON log lines carrying the job's id."""
 
 from __future__ import annotations
 
@@ -152,3 +153,38 @@ def test_watch_exits_non_zero_when_the_job_is_cancelled(env: Service) -> None:
     assert code == 3, drawn[-3000:]
     assert "cancelled" in drawn, drawn[-3000:]
     assert ft.get_job(job_id).status == "cancelled"
+
+
+def _scrape(service: Service) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{service.url}/metrics").text
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_metrics_counters_move_and_the_worker_logs_json_lines_with_the_job_id(env: Service) -> None:
+    before = _scrape(env)
+    train_file_id, _ = _datasets(env)
+    with FineTuner() as ft:
+        job = ft.wait(ft.create_fine_tune_job(train_file_id, n_epochs=1, suffix="observed"), timeout=180,
+                      poll_interval=0.3)
+    assert job.status == "succeeded"
+    time.sleep(1.0)  # the worker's last task ends (and writes its samples) just after the job's last commit
+    after = _scrape(env)
+
+    def moved(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert moved("finetuner_jobs", status="succeeded") >= 1
+    assert moved("finetuner_provider_calls_total", operation="create_job", outcome="ok") >= 1
+    assert moved("finetuner_tasks_total", task="finetuner.advance_job", outcome="ok") >= 1
+    assert moved("finetuner_task_duration_seconds_count", task="finetuner.advance_job") >= 1
+    assert moved("finetuner_poll_pass_duration_seconds_count") >= 1, "no polling pass was timed"
+    lines = [json.loads(line) for line in (env.var_dir / "worker.log").read_text().splitlines()
+             if line.startswith("{")]
+    about_job = [line for line in lines if line.get("job_id") == job.id]
+    assert about_job, "no JSON log line of the worker carries the job's id"
+    assert any("succeeded" in line["message"] for line in about_job)
+    assert all(line["tenant_id"] for line in about_job if "->" in line["message"])

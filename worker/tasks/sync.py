@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 from typing import Any
 
+from core import telemetry
 from core.ceiling import enforce_ceiling
 from core.config import get_settings
 from core.db import session_scope
@@ -32,7 +33,8 @@ def sweep() -> dict[str, Any]:
     if not lock.acquire():
         return {"skipped": "another sweep is running"}
     try:
-        reports = runtime.syncer().sweep()
+        with telemetry.POLL_SECONDS.time():
+            reports = runtime.syncer().sweep()
     finally:
         lock.release()
     summary = {r.provider: {"active": r.active, "list_calls": r.list_calls, "get_calls": r.get_calls,
