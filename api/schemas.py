@@ -164,6 +164,8 @@ class Wandb(_Strict):
     entity: Annotated[str, Field(max_length=200)] | None = None
     name: Annotated[str, Field(max_length=200)] | None = None
     tags: list[Annotated[str, Field(max_length=64)]] | None = None
+    sync: bool | None = Field(default=None, description="Also log our stored metrics, config and results to a W&B "
+                              "run from the worker (the wandb package; WANDB_MODE=offline works)")
 
 
 MetadataKey = Annotated[str, Field(min_length=1, max_length=64)]

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core import dispatch
 from core.claims import claim_job, still_in
-from core.jobs import ADVANCE_TASK, Actor, observe_provider_status
+from core.jobs import ADVANCE_TASK, Actor, history_settled, observe_provider_status
 from core.models import Checkpoint, Job, JobEvent, JobMetric, utcnow
 from core.providers.base import Provider, ProviderCheckpoint, ProviderEvent, ProviderJob
 from core.providers.errors import ProviderError, ProviderNotFoundError
@@ -284,7 +284,7 @@ class Syncer:
                 return
             added_events, added_metrics = store_events(session, job, events)
             store_checkpoints(session, job, checkpoints)
-            job.final_sync_owed = False
+            history_settled(session, job)
             job.last_synced_at = utcnow()
             session.commit()
         report.events_stored += added_events
@@ -400,7 +400,7 @@ class Syncer:
             if apply_snapshot(session, job, remote):
                 report.status_changes += 1
             if finished and job.final_sync_owed:
-                job.final_sync_owed = False  # events and checkpoints were fetched after the provider said it ended
+                history_settled(session, job)  # events and checkpoints were fetched after the provider said it ended
             job.last_synced_at = utcnow()
             session.commit()
         report.events_stored += added_events

@@ -188,3 +188,25 @@ def test_metrics_counters_move_and_the_worker_logs_json_lines_with_the_job_id(en
     assert about_job, "no JSON log line of the worker carries the job's id"
     assert any("succeeded" in line["message"] for line in about_job)
     assert all(line["tenant_id"] for line in about_job if "->" in line["message"])
+
+
+def test_a_job_asking_for_wandb_sync_leaves_an_offline_run_with_its_loss_history(env: Service) -> None:
+    from tests.fixtures.wandb_log import history
+
+    train_file_id, valid_file_id = _datasets(env)
+    with FineTuner() as ft:
+        job_id = ft.create_fine_tune_job(train_file_id, valid_file_id, n_epochs=1, suffix="synced",
+                                         wandb={"project": "my-wandb-project", "sync": True})
+        job = ft.wait(job_id, timeout=180, poll_interval=0.3)
+        points = ft.metrics(job_id)
+    assert job.status == "succeeded"
+    deadline = time.monotonic() + 60
+    runs: list[Any] = []
+    while not runs and time.monotonic() < deadline:
+        runs = list((env.var_dir.parent / "wandb").rglob(f"run-{job_id}.wandb"))
+        time.sleep(0.5)
+    assert runs, f"no offline W&B run for {job_id}\n{env.output()}"
+    time.sleep(1.0)  # the run file is complete once wandb.finish() returned; give the task that moment
+    rows = history(runs[0])
+    assert [r["_step"] for r in rows] == [p.step for p in points]
+    assert [r["train_loss"] for r in rows] == pytest.approx([p.train_loss for p in points])
