@@ -117,8 +117,9 @@ def upload(
     else:
         out.print(f"{dataset.id}  {dataset.status}  {dataset.format}  {dataset.num_examples} examples")
         if dataset.status == "invalid":
-            for line in (dataset.report.get("errors") or [])[:10]:
-                err.print(f"  {line}")
+            for error in (dataset.report.get("errors") or [])[:10]:
+                where = f"line {error.get('line')}" if error.get("line") is not None else "file"
+                err.print(f"  {where}: {error.get('code')}: {error.get('message')}", markup=False)
     raise typer.Exit(0 if dataset.status == "valid" else 1)
 
 

@@ -82,7 +82,8 @@ def test_an_invalid_upload_exits_1_and_an_unknown_job_prints_the_apis_error(env:
                                                                            tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"messages": "nope"}\n')
-    assert runner.invoke(app, ["upload", str(bad)], env=env).exit_code == 1
+    refused = runner.invoke(app, ["upload", str(bad)], env=env)
+    assert refused.exit_code == 1 and "line 1: missing_messages_list" in refused.stderr, refused.stderr
     missing = runner.invoke(app, ["jobs", "show", "job_nope"], env=env)
     assert missing.exit_code == 1 and "404" in missing.stderr and "job_nope" in missing.stderr
 
