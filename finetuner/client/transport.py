@@ -8,6 +8,7 @@ messages — is made here once.
 from __future__ import annotations
 
 import email.utils
+import json
 import os
 import random
 import time
@@ -173,8 +174,6 @@ class SSEDecoder:
         if not self._data:
             self._event = "message"
             return None
-        import json
-
         if self._id is not None:
             self.last_event_id = self._id
         try:

@@ -114,8 +114,9 @@ def test_the_job_page_draws_train_and_validation_loss_at_the_apis_points(
 
     _assert_drawn_at(_vertices(train), api["train_loss"].steps, api["train_loss"].values, "train_loss")
     _assert_drawn_at(_vertices(valid), api["valid_loss"].steps, api["valid_loss"].values, "valid_loss")
-    timeline = signed_in.find_element(By.ID, "timeline").text
-    assert timeline.index("pending") < timeline.index("running") < timeline.index("succeeded")
+    drawn = [li.get_attribute("data-to") for li in signed_in.find_elements(By.CSS_SELECTOR, "#timeline li")]
+    assert drawn == [t.to_status for t in ft.transitions(finished_job)], "the timeline is not the job's transitions"
+    assert drawn[0] == "pending" and drawn[-1] == "succeeded"
     assert signed_in.find_elements(By.CSS_SELECTOR, "#checkpoints tbody tr"), "checkpoints are not listed"
     assert '"n_epochs":2' in signed_in.find_element(By.ID, "job-facts").text.replace(" ", "")
     save_screenshot(signed_in, "dashboard-job")
