@@ -206,7 +206,9 @@ def test_a_job_asking_for_wandb_sync_leaves_an_offline_run_with_its_loss_history
         runs = list((env.var_dir.parent / "wandb").rglob(f"run-{job_id}.wandb"))
         time.sleep(0.5)
     assert runs, f"no offline W&B run for {job_id}\n{env.output()}"
-    time.sleep(1.0)  # the run file is complete once wandb.finish() returned; give the task that moment
     rows = history(runs[0])
+    while len(rows) < len(points) and time.monotonic() < deadline:  # wandb's core process writes on its own
+        time.sleep(0.3)
+        rows = history(runs[0])
     assert [r["_step"] for r in rows] == [p.step for p in points]
     assert [r["train_loss"] for r in rows] == pytest.approx([p.train_loss for p in points])

@@ -3,6 +3,7 @@ results to an (offline) W&B run; W&B failing never touches the job; the provider
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,16 @@ def _job(client: TestClient, session: Session, tenant: TenantKey, wandb: dict[st
     return job
 
 
+def _complete_history(run_file: Path, points: int) -> list[dict[str, object]]:
+    """wandb's core process writes the run file on its own: finish() may return a moment before the last record."""
+    deadline = time.monotonic() + 15
+    rows = history(run_file)
+    while len(rows) < points and time.monotonic() < deadline:
+        time.sleep(0.2)
+        rows = history(run_file)
+    return rows
+
+
 def test_a_job_asking_for_sync_defers_the_wandb_task_when_it_ends(auth_client: TestClient, db_session: Session,
                                                                   tenant: TenantKey, sent_tasks: SentTasks) -> None:
     synced = _job(auth_client, db_session, tenant, {"project": "p", "sync": True})
@@ -74,7 +85,7 @@ def test_a_finished_jobs_offline_run_holds_its_loss_history_config_and_results(
 
     assert run_dir is not None and run_dir.is_relative_to(offline), run_dir
     [run_file] = run_dir.glob(f"run-{job.id}.wandb")
-    rows = history(run_file)
+    rows = _complete_history(run_file, 20)
     assert [r["_step"] for r in rows] == list(range(1, 21))
     assert [r["train_loss"] for r in rows] == pytest.approx([2.0 / s for s in range(1, 21)])
     assert [r["_step"] for r in rows if "valid_loss" in r] == [5, 10, 15, 20]
