@@ -270,9 +270,8 @@ async function renderJob(jobId) {
     h("section", { class: "card", "aria-labelledby": "h-events" }, h("h2", { id: "h-events" }, "Events"), events)),
   h("section", { class: "card", "aria-labelledby": "h-ckpt" }, h("h2", { id: "h-ckpt" }, "Checkpoints"),
     checkpoints.length ? h("table", { id: "checkpoints" }, h("thead", {}, h("tr", {}, h("th", {}, "Step"),
-      h("th", {}, "Model"), h("th", {}, "Train loss"))), checkpointBody) : h("p", { class: "muted" }, "none yet")),
-  h("section", { class: "card", "aria-labelledby": "h-evals" }, h("h2", { id: "h-evals" }, "Evaluations"),
-    h("p", { class: "muted" }, "No evaluation results for this job.")));
+      h("th", {}, "Model"), h("th", {}, "Train loss"))), checkpointBody) : h("p", { class: "muted" }, "none yet")));
+  // Evaluation results join this page when the evaluation endpoints exist (issue 11).
   // The stream replays transitions, events and metrics from the start: skip what the page already drew.
   const seenTransitions = new Set(transitions.map((t) => t.id));
   const lastSampledStep = Math.max(0, ...Object.values(series).map((s) => s.steps[s.steps.length - 1] || 0));
