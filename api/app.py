@@ -19,7 +19,8 @@ from fastapi_offline import FastAPIOffline
 
 from api.body_limit import BodyLimit, LimitFor
 from api.errors import install_error_handlers
-from api.routes import dashboard, datasets, health, job_stream, jobs, operations, provider_webhooks, webhooks
+from api.routes import (compare, dashboard, datasets, evaluations, health, job_stream, jobs, operations,
+                        provider_webhooks, sweeps, webhooks)
 from api.text_guard import reject_unstorable_text
 from api.uploads import FORM_OVERHEAD_BYTES
 from core.catalog import ModelCatalog
@@ -127,8 +128,11 @@ def create_app(settings: Settings | None = None, *, send_tasks: bool = True,
     app.include_router(health.router)
     app.include_router(operations.router)
     app.include_router(datasets.router)
+    app.include_router(compare.router)  # before jobs: /v1/jobs/compare is not a job id
     app.include_router(jobs.router)
     app.include_router(job_stream.router)
+    app.include_router(evaluations.router)
+    app.include_router(sweeps.router)
     app.include_router(webhooks.router)
     app.include_router(provider_webhooks.router)
     dashboard.install(app)

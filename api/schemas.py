@@ -85,7 +85,7 @@ class DatasetOut(BaseModel):
     status: Literal["valid", "invalid"]
     report: dict[str, Any]
     parent_id: str | None = Field(default=None, description="The dataset this one was split from")
-    split_role: Literal["train", "validation"] | None = None
+    split_role: Literal["train", "validation", "test"] | None = None
     created_at: UTCDateTime
 
     @classmethod
@@ -94,8 +94,9 @@ class DatasetOut(BaseModel):
             id=row.id, name=row.name, sha256=row.sha256, bytes=row.bytes, canonical_sha256=row.canonical_sha256,
             canonical_bytes=row.canonical_bytes, format=row.format, num_examples=row.num_examples,
             status="valid" if row.status == "valid" else "invalid", report=row.report or {},
-            parent_id=row.parent_id, split_role="train" if row.split_role == "train" else
-            "validation" if row.split_role == "validation" else None, created_at=row.created_at,
+            parent_id=row.parent_id,
+            split_role=row.split_role if row.split_role in ("train", "validation", "test") else None,
+            created_at=row.created_at,
         )
 
 
@@ -103,6 +104,9 @@ class SplitCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     validation_fraction: float = Field(default=0.1, gt=0, lt=1, description="Share of examples for validation")
+    test_fraction: float = Field(default=0.0, ge=0, lt=1,
+                                 description="Share held out as a test set for evaluations (0: no test set)")
+    stratify: bool = Field(default=False, description="Keep each label's share (last assistant reply) in every part")
     seed: int = Field(default=42, ge=0, le=2_147_483_647, strict=True, description="Same seed, same split (an integer)")
 
 
@@ -110,6 +114,7 @@ class SplitOut(BaseModel):
     object: Literal["dataset.split"] = "dataset.split"
     train: DatasetOut
     validation: DatasetOut
+    test: DatasetOut | None = None
 
 
 class DatasetReportOut(BaseModel):
@@ -231,6 +236,9 @@ class JobOut(BaseModel):
     trained_tokens: int | None
     estimated_cost_usd: float | None
     estimated_finish: UTCDateTime | None
+    overfitting_suspected: bool = Field(
+        default=False, description="Validation loss climbed while training loss fell (see the job's events)")
+    overfitting_step: int | None = Field(default=None, description="The step at which overfitting was suspected")
     created_at: UTCDateTime
     updated_at: UTCDateTime
     status_changed_at: UTCDateTime
@@ -250,7 +258,8 @@ class JobOut(BaseModel):
             validation_file_id=job.validation_file_id, suffix=job.suffix, seed=job.seed,
             metadata=job.user_metadata or {}, wandb=job.wandb, fine_tuned_model=job.fine_tuned_model, error=error,
             trained_tokens=job.trained_tokens, estimated_cost_usd=job.estimated_cost_usd,
-            estimated_finish=job.estimated_finish, created_at=job.created_at, updated_at=job.updated_at,
+            estimated_finish=job.estimated_finish, overfitting_suspected=job.overfitting_step is not None,
+            overfitting_step=job.overfitting_step, created_at=job.created_at, updated_at=job.updated_at,
             status_changed_at=job.status_changed_at, finished_at=job.finished_at,
         )
 

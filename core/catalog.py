@@ -26,6 +26,18 @@ class ModelEntry:
     methods: tuple[str, ...] = ("supervised",)
     last_new_job_day: dt.date | None = None
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    # Inference (chat) prices per 1M tokens: what an evaluation pays to ask the base model, and a
+    # model fine-tuned from it (OpenAI bills fine-tuned inference higher than the base's).
+    input_price_per_million_usd: float | None = None
+    output_price_per_million_usd: float | None = None
+    ft_input_price_per_million_usd: float | None = None
+    ft_output_price_per_million_usd: float | None = None
+
+    def inference_prices(self, *, fine_tuned: bool) -> tuple[float | None, float | None]:
+        """(input, output) USD per 1M tokens for asking this model (or one fine-tuned from it)."""
+        if fine_tuned:
+            return self.ft_input_price_per_million_usd, self.ft_output_price_per_million_usd
+        return self.input_price_per_million_usd, self.output_price_per_million_usd
 
 
 _OPENAI = OPENAI_LAST_NEW_JOB_DAY
@@ -44,6 +56,22 @@ BUILTIN: tuple[ModelEntry, ...] = (
                ("supervised",), _OPENAI, ("gpt-3.5-turbo",)),
 )
 
+
+# Public per-1M-token chat prices: (base input, base output, fine-tuned input, fine-tuned output).
+INFERENCE_PRICES: dict[str, tuple[float, float, float, float]] = {
+    "gpt-4o-mini-2024-07-18": (0.15, 0.60, 0.30, 1.20),
+    "gpt-4o-2024-08-06": (2.50, 10.00, 3.75, 15.00),
+    "gpt-4.1-2025-04-14": (2.00, 8.00, 3.00, 12.00),
+    "gpt-4.1-mini-2025-04-14": (0.40, 1.60, 0.80, 3.20),
+    "gpt-4.1-nano-2025-04-14": (0.10, 0.40, 0.20, 0.80),
+    "gpt-3.5-turbo-0125": (0.50, 1.50, 3.00, 6.00),
+}
+BUILTIN = tuple(
+    replace(entry, input_price_per_million_usd=prices[0], output_price_per_million_usd=prices[1],
+            ft_input_price_per_million_usd=prices[2], ft_output_price_per_million_usd=prices[3])
+    if (prices := INFERENCE_PRICES.get(entry.model)) else entry
+    for entry in BUILTIN
+)
 
 # Azure OpenAI (AI Foundry) keeps fine-tuning the same families through the same API shape after
 # OpenAI's self-serve cut-off; its deployments carry their own dates, which operators add here.
@@ -68,7 +96,17 @@ def _entry_from_json(raw: dict[str, object]) -> ModelEntry:
         methods=tuple(str(m) for m in raw.get("methods", ["supervised"])),  # type: ignore[attr-defined]
         last_new_job_day=dt.date.fromisoformat(str(day)) if day else None,
         aliases=tuple(str(a) for a in raw.get("aliases", [])),  # type: ignore[attr-defined]
+        **{name: _price(raw, name) for name in _INFERENCE_PRICE_FIELDS},
     )
+
+
+_INFERENCE_PRICE_FIELDS = ("input_price_per_million_usd", "output_price_per_million_usd",
+                           "ft_input_price_per_million_usd", "ft_output_price_per_million_usd")
+
+
+def _price(raw: dict[str, object], name: str) -> float | None:
+    value = raw.get(name)
+    return float(str(value)) if value is not None else None
 
 
 class ModelCatalog:

@@ -93,6 +93,18 @@ class Settings(BaseSettings):
     task_time_limit_seconds: int = Field(default=900, ge=10, description="Hard limit per task (uploads included)")
     worker_concurrency: int | None = Field(default=None, ge=1, description="Celery worker processes (default: CPUs)")
 
+    # Overfitting signal (core/overfitting.py)
+    overfitting_patience: int = Field(
+        default=3, ge=1, description="Consecutive rises of smoothed validation loss that raise the signal")
+    overfitting_min_rise: float = Field(
+        default=0.15, gt=0, description="...and how far above its best (a share) validation loss must have climbed")
+
+    # Evaluations (core/evaluation/)
+    evaluation_lease_seconds: float = Field(
+        default=60.0, gt=0, description="A running evaluation whose worker stopped renewing this long is resumed"
+    )
+    evaluation_max_concurrency: int = Field(default=16, ge=1, description="Ceiling on an evaluation's concurrency")
+
     @model_validator(mode="after")
     def _fill_derived_paths(self) -> Settings:
         """Derive file locations from ``var_dir`` so one variable relocates the embedded setup."""

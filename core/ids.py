@@ -26,6 +26,7 @@ PREFIXES = {
     "webhook": "wh",
     "delivery": "whd",
     "evaluation": "eval",
+    "sweep": "sweep",
 }
 
 

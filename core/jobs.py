@@ -19,9 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import dispatch, wandb_sync, webhooks
-from core.catalog import CatalogError, ModelCatalog
+from core.catalog import CatalogError, ModelCatalog, ModelEntry
 from core.datasets.service import first_errors
 from core.errors import Conflict, NotFound, Unprocessable
+from core.evaluation.targets import family_of
 from core.models import Dataset, Job, JobTransition, utcnow
 from core.scoping import get_owned, owned, page
 from core.states import TERMINAL, JobStatus, from_provider, is_allowed
@@ -32,6 +33,7 @@ Actor = Literal["api", "worker", "provider", "reconciler"]
 
 TAG_KEY = "finetuner_job_id"  # our id in the provider job's metadata: how a crashed create is found again
 ADVANCE_TASK = "finetuner.advance_job"
+ADVANCE_SWEEP_TASK = "finetuner.advance_sweep"  # a sweep's run ended: the sweep may start the next one
 MAX_USER_METADATA_PAIRS = 15  # OpenAI allows 16; one is our tag
 HYPERPARAMETER_NAMES = ("n_epochs", "batch_size", "learning_rate_multiplier")
 DPO_HYPERPARAMETER_NAMES = (*HYPERPARAMETER_NAMES, "beta")
@@ -62,6 +64,8 @@ def transition(session: Session, job: Job, target: JobStatus, *, reason: str, ac
         job.final_sync_owed = job.provider_job_id is not None
         if not job.final_sync_owed:
             wandb_sync.defer_if_wanted(session, job)
+        if job.sweep_id is not None:
+            dispatch.defer(session, ADVANCE_SWEEP_TASK, sweep_id=job.sweep_id)
     session.add(row)
     session.flush()
     webhooks.announce(session, job.tenant_id, f"job.{target.value}", {
@@ -173,6 +177,35 @@ def _estimated_cost(dataset: Dataset, hyperparameters: dict[str, Any], price: fl
     return round(billed * epochs * price / 1_000_000, 4)
 
 
+def check_request(
+    session: Session, tenant_id: str, request: JobRequest, *, catalog: ModelCatalog, enforce_cutoff: bool = True,
+    today: dt.date | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], ModelEntry, Dataset]:
+    """Every refusal a new job can meet (method, metadata, model, datasets), without creating it:
+    a sweep checks its job spec with this before any run exists. Returns (method, hyperparameters,
+    catalog entry, training dataset)."""
+    method, hyperparameters = _normalised_method(request)
+    method_type = method["type"]
+    if len(request.metadata) > MAX_USER_METADATA_PAIRS:
+        raise Unprocessable(f"metadata has {len(request.metadata)} pairs; at most {MAX_USER_METADATA_PAIRS} "
+                            f"(the provider allows 16 and finetuner uses one)", details={"param": "metadata"})
+    if TAG_KEY in request.metadata:
+        raise Unprocessable(f"metadata key {TAG_KEY!r} is reserved", details={"param": "metadata"})
+    # Continuing from a fine-tuned model (OpenAI allows it): the model must be one of this tenant's
+    # (all tenants share one provider key, so the wall is here: any other ft: name is 404), and its
+    # family's catalog entry gives the limits, methods, cut-off and price.
+    family = family_of(session, tenant_id, request.model) if request.model.startswith("ft:") else request.model
+    try:
+        entry = catalog.check_can_start(family, provider=request.provider, method=method_type,
+                                        enforce_cutoff=enforce_cutoff, today=today)
+    except CatalogError as exc:
+        raise Unprocessable(str(exc), details={"param": "model"}) from exc
+    training = _usable_dataset(session, tenant_id, request.training_dataset_id, "training", method_type)
+    if request.validation_dataset_id is not None:
+        _usable_dataset(session, tenant_id, request.validation_dataset_id, "validation", method_type)
+    return method, hyperparameters, entry, training
+
+
 def create_job(
     session: Session, tenant_id: str, request: JobRequest, *, catalog: ModelCatalog,
     idempotency_key: str | None = None, enforce_cutoff: bool = True, today: dt.date | None = None,
@@ -182,26 +215,13 @@ def create_job(
     With an idempotency key, the unique (tenant, key) constraint decides races: the loser gets
     the winner's job back if the bodies match, a 422 if they differ.
     """
-    method, hyperparameters = _normalised_method(request)
-    method_type = method["type"]
-    if len(request.metadata) > MAX_USER_METADATA_PAIRS:
-        raise Unprocessable(f"metadata has {len(request.metadata)} pairs; at most {MAX_USER_METADATA_PAIRS} "
-                            f"(the provider allows 16 and finetuner uses one)", details={"param": "metadata"})
-    if TAG_KEY in request.metadata:
-        raise Unprocessable(f"metadata key {TAG_KEY!r} is reserved", details={"param": "metadata"})
     fingerprint = request.fingerprint()
     if idempotency_key is not None:
         existing = _job_for_key(session, tenant_id, idempotency_key)
         if existing is not None:
             return _replay(existing, fingerprint, idempotency_key), False
-    try:
-        entry = catalog.check_can_start(request.model, provider=request.provider, method=method_type,
-                                        enforce_cutoff=enforce_cutoff, today=today)
-    except CatalogError as exc:
-        raise Unprocessable(str(exc), details={"param": "model"}) from exc
-    training = _usable_dataset(session, tenant_id, request.training_dataset_id, "training", method_type)
-    if request.validation_dataset_id is not None:
-        _usable_dataset(session, tenant_id, request.validation_dataset_id, "validation", method_type)
+    method, hyperparameters, entry, training = check_request(session, tenant_id, request, catalog=catalog,
+                                                             enforce_cutoff=enforce_cutoff, today=today)
     job = Job(
         tenant_id=tenant_id, provider=request.provider, model=request.model,
         training_dataset_id=request.training_dataset_id, validation_dataset_id=request.validation_dataset_id,

@@ -170,6 +170,10 @@ class Job(Base):
     final_sync_owed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), index=True)
 
 
+    overfitting_step: Mapped[int | None] = mapped_column(Integer, default=None)  # core.overfitting fired here
+    sweep_id: Mapped[str | None] = mapped_column(String(40), default=None, index=True)  # a run of this sweep
+
+
 class JobTransition(Base):
     __tablename__ = "job_transitions"
 
@@ -290,3 +294,95 @@ class ProviderWebhookReceipt(Base):
 
     webhook_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Evaluation(Base):
+    """Held-out examples asked of one or more models (``targets``), with metrics per model.
+
+    ``targets`` is the resolved list of what is asked (the job's fine-tuned model, its base, other
+    jobs or checkpoints, the baseline), each with its key, model name and prices, fixed at creation
+    so a run and its resumption ask exactly the same models. ``results`` is recomputed from the
+    stored items whenever the run ends (or is cancelled).
+    """
+
+    __tablename__ = "evaluations"
+    __table_args__ = (
+        Index("ix_evaluations_tenant_id_id", "tenant_id", "id"),
+        Index("ix_evaluations_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("eval"))
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), default=None, index=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
+    task: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    targets: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    baseline: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    results: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    best: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    total_items: Mapped[int] = mapped_column(Integer, default=0)
+    completed_items: Mapped[int] = mapped_column(Integer, default=0)
+    failed_items: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    estimated_cost_usd: Mapped[float | None] = mapped_column(Float, default=None)
+    actual_cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class EvaluationItem(Base):
+    """One held-out example asked of one target: the input, the truth, the raw answer, what was
+    read from it and its score — or the error of the call. ``status`` pending → done | failed; a
+    resumed run asks only the pending ones."""
+
+    __tablename__ = "evaluation_items"
+    __table_args__ = (
+        UniqueConstraint("evaluation_id", "example_index", "target_key", name="uq_evaluation_items_example_target"),
+        Index("ix_evaluation_items_evaluation_status", "evaluation_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    evaluation_id: Mapped[str] = mapped_column(ForeignKey("evaluations.id", ondelete="CASCADE"))
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    example_index: Mapped[int] = mapped_column(Integer)
+    target_key: Mapped[str] = mapped_column(String(200))
+    input: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    truth: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    answer: Mapped[str | None] = mapped_column(Text, default=None)
+    parsed: Mapped[Any] = mapped_column(JSONType, nullable=True, default=None)
+    score: Mapped[float | None] = mapped_column(Float, default=None)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    cost_usd: Mapped[float | None] = mapped_column(Float, default=None)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class Sweep(Base):
+    """A grid of hyperparameters run as ordinary jobs (``Job.sweep_id``), at most ``max_parallel``
+    of them between ``pending`` and a terminal state at once, under a budget checked up front.
+    ``points`` is the grid in run order, each with the job id once its run exists."""
+
+    __tablename__ = "sweeps"
+    __table_args__ = (Index("ix_sweeps_tenant_id_id", "tenant_id", "id"), Index("ix_sweeps_status", "status"))
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("sweep"))
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    points: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    max_parallel: Mapped[int] = mapped_column(Integer, default=1)
+    budget_usd: Mapped[float | None] = mapped_column(Float, default=None)
+    estimated_cost_usd: Mapped[float | None] = mapped_column(Float, default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)

@@ -18,7 +18,8 @@ class TenantOwned(Protocol):
 
 T = TypeVar("T")
 
-_NAMES = {"Job": "job", "Dataset": "dataset", "Webhook": "webhook", "Evaluation": "evaluation"}
+_NAMES = {"Job": "job", "Dataset": "dataset", "Webhook": "webhook", "Evaluation": "evaluation", "Sweep": "sweep",
+          "Checkpoint": "checkpoint"}
 
 
 def owned(model: type[T], tenant_id: str) -> Select[T]:

@@ -32,8 +32,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import dispatch
+from core import dispatch, overfitting
 from core.claims import claim_job, still_in
+from core.config import get_settings
 from core.jobs import ADVANCE_TASK, Actor, history_settled, observe_provider_status
 from core.models import Checkpoint, Job, JobEvent, JobMetric, utcnow
 from core.providers.base import Provider, ProviderCheckpoint, ProviderEvent, ProviderJob
@@ -163,6 +164,10 @@ def store_events(session: Session, job: Job, events: Iterable[ProviderEvent]) ->
         added += len(session.execute(statement).all())
         known.add(event.id)
     metrics = store_metrics(session, job, [e for e in ordered if e.type == "metrics" and e.data])
+    if metrics:
+        settings = get_settings()
+        overfitting.check(session, job, overfitting.Rule(patience=settings.overfitting_patience,
+                                                         min_rise=settings.overfitting_min_rise))
     return added, metrics
 
 

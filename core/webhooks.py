@@ -35,9 +35,11 @@ log = logging.getLogger(__name__)
 
 DELIVER_TASK = "finetuner.deliver_webhook"
 JOB_EVENTS = tuple(f"job.{status.value}" for status in JobStatus)
-# evaluation.<status> and sweep.<status> join when those exist; nothing sends them yet.
-EVENT_TYPES = frozenset(JOB_EVENTS)
-WILDCARDS = frozenset({"*", "job.*"})
+EVALUATION_EVENTS = tuple(f"evaluation.{s}" for s in ("queued", "running", "succeeded", "failed", "cancelled"))
+SWEEP_EVENTS = tuple(f"sweep.{s}" for s in ("running", "succeeded", "failed", "cancelled"))
+OVERFITTING_EVENT = "job.overfitting_suspected"
+EVENT_TYPES = frozenset({*JOB_EVENTS, OVERFITTING_EVENT, *EVALUATION_EVENTS, *SWEEP_EVENTS})
+WILDCARDS = frozenset({"*", "job.*", "evaluation.*", "sweep.*"})
 MAX_RETRY_DELAY_SECONDS = 4 * 3600
 
 
@@ -56,7 +58,7 @@ def validate_events(events: list[str]) -> list[str]:
     unknown = sorted(set(events) - EVENT_TYPES - WILDCARDS)
     if not events or unknown:
         raise Unprocessable(
-            f"unknown event type(s) {unknown}; choose from '*', 'job.*', {sorted(EVENT_TYPES)}"
+            f"unknown event type(s) {unknown}; choose from {sorted(WILDCARDS)} or {sorted(EVENT_TYPES)}"
             if unknown else "give at least one event type",
             details={"param": "events"},
         )
@@ -120,7 +122,8 @@ def list_deliveries(session: Session, tenant_id: str, webhook_id: str, *, limit:
 
 def _subscribed(webhook: Webhook, event_type: str) -> bool:
     events = set(webhook.events)
-    return "*" in events or event_type in events or (event_type.startswith("job.") and "job.*" in events)
+    family = event_type.split(".", 1)[0] + ".*"
+    return "*" in events or event_type in events or family in events
 
 
 def announce(session: Session, tenant_id: str, event_type: str, data: dict[str, Any]) -> list[WebhookDelivery]:

@@ -98,14 +98,23 @@ class LossCurve:
 
     NOISE = 0.12
     VALID_GAP = 1.08
+    OVERFIT_CLIMB = 1.5  # on an overfitting curve, validation gains this many start losses per unit of progress
 
-    def __init__(self, seed: int, total_steps: int, lr_multiplier: float) -> None:
+    def __init__(self, seed: int, total_steps: int, lr_multiplier: float, overfit_after: float | None = None) -> None:
         rng = random.Random(f"curve:{seed}")
         self.start = 2.2 + 0.8 * rng.random()
         self.floor = 0.05 + 0.25 * rng.random()
         self.tau = 0.35 * math.sqrt(AUTO_LEARNING_RATE_MULTIPLIER / max(lr_multiplier, 1e-6))
         self.seed = seed
         self.total = max(1, total_steps)
+        self.overfit_after = overfit_after
+
+    def clean_valid(self, step: int) -> float:
+        """Validation sits 8 % above training — and, on an overfitting curve, climbs away from it."""
+        climb = 0.0
+        if self.overfit_after is not None:
+            climb = self.OVERFIT_CLIMB * self.start * max(0.0, step / self.total - self.overfit_after)
+        return self.clean(step) * self.VALID_GAP + climb
 
     def clean(self, step: int) -> float:
         return self.floor + (self.start - self.floor) * math.exp(-step / (self.tau * self.total))
@@ -122,9 +131,10 @@ class LossCurve:
         result = StepMetrics(step=step, train_loss=round(train, 5), train_accuracy=_unit(train_acc))
         if not with_validation:
             return result
-        valid = clean * self.VALID_GAP * math.exp(self.NOISE * rng.gauss(0.0, 1.0))
+        clean_valid = self.clean_valid(step)
+        valid = clean_valid * math.exp(self.NOISE * rng.gauss(0.0, 1.0))
         valid_acc = self._accuracy(valid) + 0.01 * rng.gauss(0.0, 1.0)
-        full = (round(clean * self.VALID_GAP, 5), _unit(self._accuracy(clean * self.VALID_GAP))) if epoch_end else None
+        full = (round(clean_valid, 5), _unit(self._accuracy(clean_valid))) if epoch_end else None
         return StepMetrics(
             step=step, train_loss=result.train_loss, train_accuracy=result.train_accuracy,
             valid_loss=round(valid, 5), valid_accuracy=_unit(valid_acc),

@@ -130,10 +130,12 @@ class Job:
     checkpoints: list[Checkpoint] = field(default_factory=list)
     metrics: list[StepMetrics] = field(default_factory=list)
     model_tag: str = field(default_factory=ids.model_tag)
+    overfit_after: float | None = None  # EmulatorSettings.overfit_after when the job was created
 
     def __post_init__(self) -> None:
         self.phase_started = self.phase_started or self.created_at
-        self._curve = LossCurve(self.seed, self.plan.total_steps, self.plan.learning_rate_multiplier)
+        self._curve = LossCurve(self.seed, self.plan.total_steps, self.plan.learning_rate_multiplier,
+                                self.overfit_after)
 
     # ----------------------------------------------------------------- names and views
     @property

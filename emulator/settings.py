@@ -95,3 +95,7 @@ class EmulatorSettings(BaseModel):
     tick_interval: float = Field(default=0.02, gt=0, description="wall seconds between background advances")
     state_file: Path | None = Field(default=None, description="SQLite file the state survives restarts in; "
                                     "None keeps it in memory only")
+    overfit_after: float | None = Field(
+        default=None, gt=0, lt=1,
+        description="jobs created while set overfit: past this share of their steps, validation loss climbs "
+                    "while training loss keeps falling (a curve to test overfitting detection on)")

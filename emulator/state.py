@@ -183,6 +183,7 @@ class EmulatorState:
                 suffix=request.suffix, metadata=request.metadata,
                 integrations=[i.echo() for i in request.integrations] if request.integrations else None,
                 organization=self.settings.organization, organization_id=self.settings.organization_id, plan=plan,
+                overfit_after=self.settings.overfit_after,
             )
             job.start()
             if train is not None and error is None:

@@ -153,18 +153,22 @@ def convert(
 def split(
     path: PathArg,
     validation: Annotated[float, typer.Option("--validation", help="Share of examples for validation, 0..1.")] = 0.1,
+    test: Annotated[float, typer.Option("--test", help="Share held out as a test set, 0..1 (0: none).")] = 0.0,
+    stratify: Annotated[bool, typer.Option(help="Keep each label's share in every part.")] = False,
     seed: Annotated[int, typer.Option(help="Same seed, same split.")] = 42,
     train_out: Annotated[Path | None, typer.Option(help="Default: PATH's name + .train.jsonl")] = None,
     validation_out: Annotated[Path | None, typer.Option(help="Default: PATH's name + .validation.jsonl")] = None,
+    test_out: Annotated[Path | None, typer.Option(help="Default: PATH's name + .test.jsonl")] = None,
     format: FormatOpt = None,
     system: SystemOpt = None,
     columns: ColumnsOpt = None,
     workers: WorkersOpt = DEFAULT_WORKERS,
 ) -> None:
-    """Split a dataset into train and validation files (canonical JSONL), deterministically."""
+    """Split a dataset into train, validation (and test) files (canonical JSONL), deterministically."""
     stem = path.with_suffix("") if path.suffix else path
     train_path = train_out or stem.with_name(stem.name + ".train.jsonl")
     validation_path = validation_out or stem.with_name(stem.name + ".validation.jsonl")
+    test_path = test_out or stem.with_name(stem.name + ".test.jsonl")
     with tempfile.TemporaryDirectory(prefix="finetuner-split-", dir=train_path.parent) as scratch:
         result = _convert(path, Path(scratch) / "canonical.jsonl", model=None, encoding=None, format=format,
                           system=system, columns=columns, workers=workers)
@@ -172,11 +176,14 @@ def split(
             raise _refuse(result.report, path, "split")
         try:
             parts = split_file(result.canonical_path, train_path, validation_path,
-                               validation_fraction=validation, seed=seed)
+                               validation_fraction=validation, seed=seed, test_path=test_path if test else None,
+                               test_fraction=test, stratify=stratify)
         except ValueError as exc:
             raise _fail_usage(str(exc)) from exc
     out.print(f"train: {parts.train.num_examples} examples → {parts.train.path}")
     out.print(f"validation: {parts.validation.num_examples} examples → {parts.validation.path}")
+    if parts.test is not None:
+        out.print(f"test: {parts.test.num_examples} examples → {parts.test.path}")
 
 
 cli_service.register(app)

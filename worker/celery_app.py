@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 QUEUE = "finetuner"
 TASK_MODULES = ("worker.tasks.pipeline", "worker.tasks.sync", "worker.tasks.wandb_sync")
 # Task modules other parts of the service add; included when present so this app stays the only one.
-OPTIONAL_TASK_MODULES = ("worker.tasks.webhooks", "worker.tasks.evaluation")
+OPTIONAL_TASK_MODULES = ("worker.tasks.webhooks", "worker.tasks.evaluation", "worker.tasks.sweeps")
 
 
 def max_retry_delay(settings: Settings) -> float:

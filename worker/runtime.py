@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from core.config import get_settings
 from core.db import get_sessionmaker
+from core.evaluation.runner import EvaluationRunner
 from core.pipeline import Pipeline
 from core.providers import get_provider
 from core.storage import BlobStore
@@ -32,7 +33,17 @@ def syncer() -> Syncer:
                   lock_dir=settings.var_dir / "locks")
 
 
+@lru_cache(maxsize=1)
+def evaluations() -> EvaluationRunner:
+    settings = get_settings()
+    budget = max(10.0, settings.task_time_limit_seconds - 60.0)  # end a slice before the hard limit, then re-send
+    return EvaluationRunner(get_sessionmaker(settings.database_url), provider_for=get_provider,
+                            lease_seconds=settings.evaluation_lease_seconds,
+                            max_concurrency=settings.evaluation_max_concurrency, budget_seconds=budget)
+
+
 def reset() -> None:
     """Forget what was built (a forked child, or a test that changed the settings)."""
     pipeline.cache_clear()
+    evaluations.cache_clear()
     syncer.cache_clear()

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 SWEEP_TASK = "finetuner.sweep"
 RECONCILE_TASK = "finetuner.reconcile"
+RECONCILE_EVALUATIONS_TASK = "finetuner.reconcile_evaluations"
+RECONCILE_SWEEPS_TASK = "finetuner.reconcile_sweeps"
 # A message younger than this is never expired, whatever the period: the embedded broker polls once
 # a second, so a sub-second expiry would drop most messages before a worker could see them.
 MIN_EXPIRES_SECONDS = 3.0
@@ -36,6 +38,8 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     entries: dict[str, tuple[str, float]] = {
         "sweep-active-jobs": (SWEEP_TASK, settings.sweep_interval_seconds),
         "reconcile-stuck-jobs": (RECONCILE_TASK, settings.reconcile_interval_seconds),
+        "reconcile-evaluations": (RECONCILE_EVALUATIONS_TASK, settings.reconcile_interval_seconds),
+        "reconcile-sweeps": (RECONCILE_SWEEPS_TASK, settings.reconcile_interval_seconds),
         **EXTRA_PERIODIC,
     }
     return {

@@ -121,17 +121,18 @@ def read_dataset(dataset_id: str, session: SessionDep, tenant: TenantDep) -> Dat
 
 
 @router.post("/{dataset_id}/split", status_code=201, response_model=SplitOut,
-             summary="Split a valid dataset into train and validation children (deterministic)")
+             summary="Split a valid dataset into train, validation and (optionally) test children (deterministic)")
 def split_dataset(dataset_id: str, session: SessionDep, tenant: TenantDep, store: BlobStoreDep, catalog: CatalogDep,
                   body: SplitCreate | None = None) -> SplitOut:
     """The same fraction and seed always pick the same examples; repeating a split returns the same children.
-    The body is optional (defaults: 10 % validation, seed 42)."""
+    The body is optional (defaults: 10 % validation, no test set, seed 42). The parts never overlap."""
     body = body or SplitCreate()
-    train, validation, _ = datasets.split_dataset(session, tenant.id, dataset_id,
-                                                  validation_fraction=body.validation_fraction, seed=body.seed,
-                                                  store=store, catalog=catalog)
+    train, validation, test, _ = datasets.split_dataset(
+        session, tenant.id, dataset_id, validation_fraction=body.validation_fraction, seed=body.seed, store=store,
+        catalog=catalog, test_fraction=body.test_fraction, stratify=body.stratify)
     session.commit()
-    return SplitOut(train=DatasetOut.from_row(train), validation=DatasetOut.from_row(validation))
+    return SplitOut(train=DatasetOut.from_row(train), validation=DatasetOut.from_row(validation),
+                    test=DatasetOut.from_row(test) if test is not None else None)
 
 
 @router.get("/{dataset_id}/report", response_model=DatasetReportOut, summary="A dataset's validation report")

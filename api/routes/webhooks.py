@@ -26,7 +26,9 @@ class WebhookCreate(BaseModel):
 
     url: Annotated[str, Field(min_length=8, max_length=2048, examples=["https://example.com/finetuner"])]
     events: Annotated[list[str], Field(min_length=1, max_length=50, examples=[["job.*"]],
-                                       description="'*', 'job.*' or 'job.<status>'")]
+                                       description="'*', 'job.*', 'evaluation.*', 'sweep.*', 'job.<status>', "
+                                                   "'job.overfitting_suspected', 'evaluation.<status>' or "
+                                                   "'sweep.<status>'")]
 
 
 class WebhookOut(BaseModel):

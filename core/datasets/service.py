@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from core.catalog import ModelCatalog
 from core.datasets.ingest import ingest
 from core.datasets.sniff import UnsupportedFile, refuse_non_dataset
-from core.datasets.split import split_file, validation_size
+from core.datasets.split import part_sizes, split_file
 from core.errors import Conflict, PayloadTooLarge, Unprocessable
 from core.models import Dataset
 from core.scoping import get_owned, owned, page
@@ -252,18 +252,19 @@ def iter_content(store: BlobStore, sha256: str) -> Iterator[bytes]:
 
 # --- splitting ------------------------------------------------------------------------------------
 
-SplitRole = Literal["train", "validation"]
+SplitRole = Literal["train", "validation", "test"]
 
 
 def split_dataset(
     session: Session, tenant_id: str, dataset_id: str, *, validation_fraction: float, seed: int,
-    store: BlobStore, catalog: ModelCatalog | None = None,
-) -> tuple[Dataset, Dataset, bool]:
-    """Two child datasets from a valid parent's canonical JSONL. Returns (train, validation, created).
+    store: BlobStore, catalog: ModelCatalog | None = None, test_fraction: float = 0.0, stratify: bool = False,
+) -> tuple[Dataset, Dataset, Dataset | None, bool]:
+    """Two or three child datasets from a valid parent's canonical JSONL. Returns (train, validation,
+    test or None, created).
 
-    Deterministic (``core.datasets.split``): the same parent, fraction and seed always give the same
-    children, so a repeated request returns the children it made the first time instead of new rows.
-    Each child is validated like an upload and records its parent and role.
+    Deterministic (``core.datasets.split``): the same parent, fractions, seed and stratification
+    always give the same children, so a repeated request returns the children it made the first
+    time instead of new rows. Each child is validated like an upload and records its parent and role.
     """
     parent = get_dataset(session, tenant_id, dataset_id)
     if parent.status != "valid" or parent.canonical_sha256 is None:
@@ -271,27 +272,34 @@ def split_dataset(
         raise Unprocessable(f"dataset {dataset_id} is invalid and cannot be split: {listed}",
                             details={"param": "dataset_id", "errors": errors})
     try:
-        n_validation = validation_size(parent.num_examples, validation_fraction)
+        part_sizes(parent.num_examples, validation_fraction, test_fraction)
     except ValueError as exc:
-        raise Unprocessable(str(exc), details={"param": "validation_fraction"}) from exc
-    fingerprint = hashlib.sha256(json.dumps(
-        {"parent": parent.id, "fraction": validation_fraction, "seed": seed}, sort_keys=True).encode()).hexdigest()
+        raise Unprocessable(str(exc), details={"param": "test_fraction" if test_fraction else
+                                               "validation_fraction"}) from exc
+    request: dict[str, Any] = {"parent": parent.id, "fraction": validation_fraction, "seed": seed}
+    if test_fraction or stratify:  # the two-way request keeps its original fingerprint
+        request.update(test_fraction=test_fraction, stratify=stratify)
+    fingerprint = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+    wanted: set[str] = {"train", "validation", "test"} if test_fraction else {"train", "validation"}
     earlier = {child.split_role: child for child in session.scalars(
         owned(Dataset, tenant_id).where(Dataset.parent_id == parent.id, Dataset.request_hash == fingerprint))}
-    if earlier.keys() == {"train", "validation"}:
-        return earlier["train"], earlier["validation"], False
-    train_tmp, validation_tmp = store.temp_path(), store.temp_path()
+    if earlier.keys() == wanted:
+        return earlier["train"], earlier["validation"], earlier.get("test"), False
+    train_tmp, validation_tmp, test_tmp = store.temp_path(), store.temp_path(), store.temp_path()
     try:
         split_file(store.path_for(parent.canonical_sha256), train_tmp, validation_tmp,
-                   validation_fraction=validation_fraction, seed=seed)
-        roles: tuple[tuple[SplitRole, Path], ...] = (("train", train_tmp), ("validation", validation_tmp))
+                   validation_fraction=validation_fraction, seed=seed, test_path=test_tmp,
+                   test_fraction=test_fraction, stratify=stratify)
+        roles: list[tuple[SplitRole, Path]] = [("train", train_tmp), ("validation", validation_tmp)]
+        if test_fraction:
+            roles.append(("test", test_tmp))
         children = {role: _child(session, parent, role, tmp, fingerprint, store, catalog) for role, tmp in roles}
     finally:
-        train_tmp.unlink(missing_ok=True)
-        validation_tmp.unlink(missing_ok=True)
-    log.info("dataset %s split into %s (%d) and %s (%d)", parent.id, children["train"].id,
-             children["train"].num_examples, children["validation"].id, n_validation)
-    return children["train"], children["validation"], True
+        for tmp in (train_tmp, validation_tmp, test_tmp):
+            tmp.unlink(missing_ok=True)
+    log.info("dataset %s split into %s", parent.id,
+             ", ".join(f"{role} {child.id} ({child.num_examples})" for role, child in children.items()))
+    return children["train"], children["validation"], children.get("test"), True
 
 
 def _child(session: Session, parent: Dataset, role: SplitRole, path: Path, fingerprint: str, store: BlobStore,

@@ -98,7 +98,8 @@ def test_a_slow_receiver_does_not_delay_another(stack: Recovery, receivers: list
     ended = time.monotonic()
     _wait_received(stack, fast, lambda r: len(r.received) >= 1, timeout=10, what="the fast receiver's event")
     assert fast.arrivals[0] - ended < 5.0, "the fast receiver waited on the slow one"
-    assert slow.arrivals, "the slow receiver was tried too"
+    # The slow receiver's attempt runs in its own task; on a loaded machine it may start a moment later.
+    _wait_received(stack, slow, lambda r: len(r.arrivals) >= 1, timeout=10, what="the slow receiver's attempt")
     stack.wait_for(lambda: any(a["error"] and "timed out" in a["error"] for d in stack.client.get(
         f"/v1/webhooks/{slow_id}/deliveries").json()["data"] for a in d["attempts"]), timeout=15,
         what="the slow receiver's attempt to be recorded as timed out")

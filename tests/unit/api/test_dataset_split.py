@@ -60,3 +60,26 @@ def test_another_tenants_dataset_cannot_be_split(auth_client: TestClient, other_
     response = other_client.post(f"/v1/datasets/{parent['id']}/split", json={})
     assert response.status_code == 404
     assert auth_client.get("/v1/datasets").json()["data"][0]["id"] == parent["id"], "no child was made"
+
+
+def test_a_three_way_split_gives_a_disjoint_test_child(auth_client: TestClient) -> None:
+    parent = upload_dataset(auth_client, chat_jsonl(40))
+    response = auth_client.post(f"/v1/datasets/{parent['id']}/split",
+                                json={"validation_fraction": 0.1, "test_fraction": 0.25, "seed": 9, "stratify": True})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["test"]["split_role"] == "test" and body["test"]["parent_id"] == parent["id"]
+    counts = [body[role]["num_examples"] for role in ("train", "validation", "test")]
+    assert counts == [26, 4, 10]
+    lines = {role: set(_lines(auth_client, body[role]["id"])) for role in ("train", "validation", "test")}
+    assert not (lines["test"] & lines["train"]) and not (lines["test"] & lines["validation"])
+    again = auth_client.post(f"/v1/datasets/{parent['id']}/split",
+                             json={"validation_fraction": 0.1, "test_fraction": 0.25, "seed": 9, "stratify": True})
+    assert again.json()["test"]["id"] == body["test"]["id"], "a repeated split returns the children it made"
+
+
+def test_fractions_leaving_no_training_data_are_422(auth_client: TestClient) -> None:
+    parent = upload_dataset(auth_client, chat_jsonl(20))
+    response = auth_client.post(f"/v1/datasets/{parent['id']}/split",
+                                json={"validation_fraction": 0.5, "test_fraction": 0.5})
+    assert response.status_code == 422 and response.json()["error"]["details"]["param"] == "test_fraction"

@@ -18,12 +18,14 @@ from core.jobs import ADVANCE_TASK, transition
 from core.models import Checkpoint, Job, JobEvent, JobMetric
 from core.states import JobStatus
 from tests.fixtures.api import SentTasks, TenantKey, chat_jsonl, create_job, upload_dataset
+from tests.fixtures.evaluation import succeeded_job
 
 JOB_FIELDS = {
     "id", "object", "status", "model", "provider", "provider_job_id", "method", "hyperparameters",
     "resolved_hyperparameters", "training_dataset_id", "validation_dataset_id", "training_file_id",
     "validation_file_id", "suffix", "seed", "metadata", "wandb", "fine_tuned_model", "error", "trained_tokens",
-    "estimated_cost_usd", "estimated_finish", "created_at", "updated_at", "status_changed_at", "finished_at",
+    "estimated_cost_usd", "estimated_finish", "overfitting_suspected", "overfitting_step", "created_at",
+    "updated_at", "status_changed_at", "finished_at",
 }
 
 
@@ -286,3 +288,21 @@ def test_a_failed_job_shows_the_providers_error(auth_client: TestClient, dataset
     _move(db_session, job_id, JobStatus.FAILED)
     assert auth_client.get(f"/v1/jobs/{job_id}").json()["error"] == {
         "code": "invalid_training_file", "message": "bad line 3", "param": "training_file"}
+
+
+def test_a_job_may_continue_from_the_tenants_own_fine_tuned_model(auth_client: TestClient, dataset_id: str,
+                                                                    db_session: Session) -> None:
+    trained = succeeded_job(auth_client, db_session, suffix="first")
+    job = create_job(auth_client, dataset_id, model=trained.fine_tuned_model, suffix="second")
+    assert job["model"] == trained.fine_tuned_model and job["status"] == "pending"
+    assert job["estimated_cost_usd"] is not None, "priced as its family (gpt-4o-mini)"
+    from_checkpoint = create_job(auth_client, dataset_id, model=trained.checkpoint_model, suffix="third")
+    assert from_checkpoint["model"] == trained.checkpoint_model
+
+
+def test_another_tenants_or_an_unknown_ft_model_as_a_base_is_404(auth_client: TestClient, other_client: TestClient,
+                                                                  dataset_id: str, db_session: Session) -> None:
+    theirs = succeeded_job(other_client, db_session, suffix="theirs")
+    for model in (theirs.fine_tuned_model, theirs.checkpoint_model, "ft:gpt-4o-mini-2024-07-18:org:x:nope"):
+        body = create_job(auth_client, dataset_id, model=model, expect=404)
+        assert body["error"]["type"] == "not_found" and model in body["error"]["message"]

@@ -7,20 +7,31 @@ import re
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from tests.fixtures.api import chat_jsonl, create_job, upload_dataset
+from tests.fixtures.evaluation import succeeded_job
 
 PARAM = re.compile(r"{(\w+)}")
 
 
 @pytest.fixture
-def owned_ids(auth_client: TestClient) -> dict[str, str]:
+def owned_ids(auth_client: TestClient, db_session: Session) -> dict[str, str]:
     """One of each id type, owned by the first tenant; a new path parameter must be added here."""
     dataset = upload_dataset(auth_client, chat_jsonl())
     job = create_job(auth_client, dataset["id"])
     webhook = auth_client.post("/v1/webhooks", json={"url": "https://93.184.215.14/hook", "events": ["job.*"]})
     assert webhook.status_code == 201, webhook.text
-    return {"dataset_id": dataset["id"], "job_id": job["id"], "webhook_id": webhook.json()["id"]}
+    trained = succeeded_job(auth_client, db_session)
+    evaluation = auth_client.post(f"/v1/jobs/{trained.job_id}/evaluations",
+                                  json={"dataset_id": trained.test_dataset_id, "task": "label"})
+    assert evaluation.status_code == 202, evaluation.text
+    sweep = auth_client.post("/v1/sweeps", json={"job": {"training_dataset_id": dataset["id"],
+                                                          "model": "gpt-4o-mini-2024-07-18"},
+                                                  "grid": {"n_epochs": [1, 2]}})
+    assert sweep.status_code == 202, sweep.text
+    return {"dataset_id": dataset["id"], "job_id": job["id"], "webhook_id": webhook.json()["id"],
+            "evaluation_id": evaluation.json()["id"], "sweep_id": sweep.json()["id"]}
 
 
 def _routes_with_ids(app: FastAPI) -> list[tuple[str, str]]:

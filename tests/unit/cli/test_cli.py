@@ -130,3 +130,13 @@ def test_a_known_model_has_no_unknown_model_warning(tmp_path: Path) -> None:
     result = runner.invoke(app, ["validate", str(path), "--model", "gpt-4o-mini", "--json"])
     assert result.exit_code == 0, result.output
     assert "unknown_model" not in {w["code"] for w in json.loads(result.stdout)["warnings"]}
+
+
+def test_split_with_a_test_fraction_writes_three_disjoint_files(tmp_path: Path) -> None:
+    source = _write(tmp_path, jsonl(chat_file(40)), "all.jsonl")
+    result = runner.invoke(app, ["split", str(source), "--validation", "0.1", "--test", "0.25", "--stratify"])
+    assert result.exit_code == 0, result.stdout
+    parts = [set((tmp_path / f"all.{role}.jsonl").read_text().splitlines()) for role in ("train", "validation", "test")]
+    assert [len(p) for p in parts] == [26, 4, 10]
+    assert not (parts[0] & parts[2] or parts[1] & parts[2]), "the test set shares no example with the others"
+    assert "test: 10 examples" in result.stdout

@@ -1,0 +1,38 @@
+"""Sweep tasks: advance one sweep (start runs up to ``max_parallel``, evaluate finished ones, end
+it), and the periodic backstop that advances every running sweep, since a nudge may be lost."""
+
+from __future__ import annotations
+
+from core import dispatch, sweeps
+from core.catalog import ModelCatalog
+from core.config import get_settings
+from core.db import session_scope
+from core.jobs import ADVANCE_SWEEP_TASK
+from core.storage import BlobStore
+from worker.celery_app import task
+from worker.locks import named_lock
+from worker.schedule import RECONCILE_SWEEPS_TASK
+
+
+@task(ADVANCE_SWEEP_TASK)
+def advance_sweep(sweep_id: str) -> str:
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        return sweeps.advance(session, sweep_id, catalog=ModelCatalog.load(settings.model_catalog_path),
+                              store=BlobStore(settings.storage_path))
+
+
+@task(RECONCILE_SWEEPS_TASK)
+def reconcile_sweeps() -> int:
+    settings = get_settings()
+    lock = named_lock(settings, "reconcile-sweeps", ttl=settings.task_time_limit_seconds)
+    if not lock.acquire():
+        return 0
+    try:
+        with session_scope(settings.database_url) as session:
+            running = sweeps.active_sweep_ids(session)
+            for sweep_id in running:
+                dispatch.defer(session, ADVANCE_SWEEP_TASK, sweep_id=sweep_id)
+    finally:
+        lock.release()
+    return len(running)
