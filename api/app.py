@@ -19,8 +19,19 @@ from fastapi_offline import FastAPIOffline
 
 from api.body_limit import BodyLimit, LimitFor
 from api.errors import install_error_handlers
-from api.routes import (compare, dashboard, datasets, evaluations, health, job_stream, jobs, operations,
-                        provider_webhooks, sweeps, webhooks)
+from api.routes import (
+    compare,
+    dashboard,
+    datasets,
+    evaluations,
+    health,
+    job_stream,
+    jobs,
+    operations,
+    provider_webhooks,
+    sweeps,
+    webhooks,
+)
 from api.text_guard import reject_unstorable_text
 from api.uploads import FORM_OVERHEAD_BYTES
 from core.catalog import ModelCatalog
