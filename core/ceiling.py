@@ -19,9 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import dispatch
-from core.jobs import ADVANCE_TASK, transition
+from core.jobs import transition
 from core.models import Job
 from core.states import TERMINAL, JobStatus
+from core.tasknames import TaskName
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def enforce_ceiling(session: Session, *, now: dt.datetime, ceiling: dt.timedelta
             transition(session, job, JobStatus.FAILED, reason=reason, actor="reconciler")
         else:
             transition(session, job, JobStatus.CANCELLING, reason=reason, actor="reconciler")
-            dispatch.defer(session, ADVANCE_TASK, job_id=job.id)
+            dispatch.defer(session, TaskName.ADVANCE_JOB, job_id=job.id)
         log.warning("job %s: %s", job.id, reason)
         ended.append(job.id)
     return ended

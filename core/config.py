@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = Field(default=False, description="Allow receivers on private networks")
 
     # Workers (worker/, core/pipeline.py, core/sync.py)
-    sweep_interval_seconds: float = Field(default=5.0, gt=0, description="How often beat syncs active jobs")
+    poll_interval_seconds: float = Field(default=5.0, gt=0, description="How often beat syncs active jobs")
     reconcile_interval_seconds: float = Field(default=30.0, gt=0, description="How often beat looks for stuck jobs")
     beat_leader_ttl_seconds: float = Field(
         default=30.0, gt=0, description="A dead beat's leadership lapses after this long; another beat takes over"

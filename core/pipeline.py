@@ -33,13 +33,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core import dispatch
 from core.claims import claim_job, still_in, upload_lock
-from core.jobs import ADVANCE_TASK, TAG_KEY, transition
+from core.jobs import TAG_KEY, transition
 from core.models import Dataset, Job, ProviderFile
 from core.providers.base import JobSpec, Provider, ProviderJob, provider_filename
 from core.providers.errors import ProviderConflictError, ProviderError, ProviderFinalError
-from core.states import AT_PROVIDER, TERMINAL, JobStatus
+from core.states import AT_PROVIDER, OURS, TERMINAL, JobStatus
 from core.storage import BlobStore
-from core.sync import SYNC_TASK, apply_snapshot, overdue_at_provider
+from core.sync import apply_snapshot, overdue_at_provider
+from core.tasknames import TaskName
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class Pipeline:
             self._cancel(session, job)
             return False
         if status in AT_PROVIDER or status in TERMINAL:
-            return False  # the sweep follows jobs the provider holds
+            return False  # the poll follows jobs the provider holds
         raise AssertionError(f"unhandled status {status}")
 
     # ---------------------------------------------------------------- uploading
@@ -239,7 +240,7 @@ class Pipeline:
             reason = f"provider unavailable after {attempts} attempts"
         else:
             if status == JobStatus.CANCELLING and job.provider_job_id is not None:
-                log.warning("job %s: the provider refused the cancel: %s; the sweep keeps following it", job_id, exc)
+                log.warning("job %s: the provider refused the cancel: %s; the poll keeps following it", job_id, exc)
                 return Outcome("idle", job.status, detail=str(exc))
             error = {"code": exc.code or "provider_error", "message": exc.message, "param": exc.param}
             reason = exc.message if isinstance(exc, _Refused) else f"the provider refused: {exc.message}"
@@ -266,36 +267,32 @@ def job_spec(job: Job) -> JobSpec:
     )
 
 
-# States in which our own code owes the job its next step; a job parked in one is re-nudged.
-OWED: frozenset[JobStatus] = frozenset({JobStatus.PENDING, JobStatus.UPLOADING, JobStatus.SUBMITTING})
-
-
 def stuck_jobs(session: Session, *, older_than: dt.datetime, limit: int = 500) -> list[str]:
     """Jobs parked in an in-between state since ``older_than``: their message was lost or their worker died.
 
     For our own states ``updated_at`` is the clock (every attempt moves it, so a job being retried
-    is left alone). A ``cancelling`` job is touched by every sweep, so its clock is the time it
+    is left alone). A ``cancelling`` job is touched by every poll, so its clock is the time it
     entered that state: past the threshold the cancel is simply sent again (it is idempotent).
     """
     return list(session.scalars(
         select(Job.id).where(or_(
-            and_(Job.status.in_([s.value for s in OWED]), Job.updated_at < older_than),
+            and_(Job.status.in_([s.value for s in OURS]), Job.updated_at < older_than),
             and_(Job.status == JobStatus.CANCELLING.value, Job.status_changed_at < older_than),
         )).order_by(Job.updated_at).limit(limit)))
 
 
 def reconcile(session: Session, *, stuck_before: dt.datetime, unsynced_before: dt.datetime
               ) -> tuple[list[str], list[str]]:
-    """Re-enqueue what the queue lost: an advance for stuck jobs, a sync for ones the sweep missed.
+    """Re-enqueue what the queue lost: an advance for stuck jobs, a sync for ones the poll missed.
 
     The messages go out after the caller commits (``core.dispatch``); returns (advanced, synced).
     """
     stuck = stuck_jobs(session, older_than=stuck_before)
     for job_id in stuck:
-        dispatch.defer(session, ADVANCE_TASK, job_id=job_id)
+        dispatch.defer(session, TaskName.ADVANCE_JOB, job_id=job_id)
     unsynced = overdue_at_provider(session, older_than=unsynced_before)
     for job_id in unsynced:
-        dispatch.defer(session, SYNC_TASK, job_id=job_id)
+        dispatch.defer(session, TaskName.SYNC_JOB, job_id=job_id)
     if stuck or unsynced:
         log.info("reconciler: re-enqueued %d stuck job(s), %d unsynced job(s)", len(stuck), len(unsynced))
     return stuck, unsynced

@@ -1,6 +1,6 @@
-"""Following jobs at the provider: the batched sweep of DESIGN §2, and single-job syncs.
+"""Following jobs at the provider: the batched poll of DESIGN §2, and single-job syncs.
 
-The sweep is built to cost few provider calls however many jobs are active:
+The poll is built to cost few provider calls however many jobs are active:
 
 - one listing of provider jobs, 100 a page, newest first, paging only until every active job was
   seen or the page reaches past the creation of the oldest active one;
@@ -10,7 +10,7 @@ The sweep is built to cost few provider calls however many jobs are active:
 - checkpoints once, when a job is seen finished.
 
 Each job is then written in its own short transaction under its claim (``core.claims``), so one
-busy or failing job never holds up the others, and a sweep that dies half-way loses nothing:
+busy or failing job never holds up the others, and a poll that dies half-way loses nothing:
 the next one fetches again from the newest stored event.
 """
 
@@ -30,15 +30,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core import dispatch
 from core.claims import claim_job, still_in
-from core.jobs import ADVANCE_TASK, Actor, observe_provider_status
+from core.jobs import Actor, observe_provider_status
 from core.models import Checkpoint, Job, JobEvent, JobMetric, utcnow
 from core.providers.base import Provider, ProviderCheckpoint, ProviderEvent, ProviderJob
 from core.providers.errors import ProviderError, ProviderNotFoundError
-from core.states import AT_PROVIDER, OURS, TERMINAL, JobStatus, from_provider, is_allowed
+from core.states import AT_PROVIDER, OURS, TERMINAL, JobStatus, is_provider_status, next_status
+from core.tasknames import TaskName
 
 log = logging.getLogger(__name__)
 
-SYNC_TASK = "finetuner.sync_job"
 PAGE_SIZE = 100
 # Provider timestamps are whole seconds and clocks drift: page a little past our own creation time.
 CREATION_MARGIN = dt.timedelta(seconds=60)
@@ -49,8 +49,8 @@ ProviderFor = Callable[[str], Provider]
 
 
 @dataclass
-class SweepReport:
-    """What one sweep of one provider did; the call counts are what the batching is judged by."""
+class PollReport:
+    """What one poll of one provider did; the call counts are what the batching is judged by."""
 
     provider: str
     active: int = 0
@@ -99,25 +99,11 @@ def apply_snapshot(session: Session, job: Job, remote: ProviderJob, *, actor: Ac
         job.resolved_hyperparameters = resolved
     if remote.error is not None and remote.status == "failed":
         job.error = {"code": remote.error.code, "message": remote.error.message, "param": remote.error.param}
-    try:
-        from_provider(remote.status)
-    except ValueError:
+    if not is_provider_status(remote.status):
         log.warning("job %s: provider %s reports unknown status %r; ignored", job.id, job.provider, remote.status)
         return False
     return observe_provider_status(session, job, remote.status, reason=f"provider reports {remote.status}",
                                    actor=actor)
-
-
-def will_change(current: str, provider_status: str) -> bool:
-    """Whether :func:`apply_snapshot` would move a job in ``current`` given this provider status."""
-    try:
-        observed = from_provider(provider_status)
-    except ValueError:
-        return False
-    status = JobStatus(current)
-    if observed == status or status in TERMINAL or (status == JobStatus.CANCELLING and observed not in TERMINAL):
-        return False
-    return is_allowed(status, observed)
 
 
 def _resolved_hyperparameters(remote: ProviderJob) -> dict[str, Any] | None:
@@ -210,9 +196,9 @@ class Syncer:
         self.provider_for = provider_for
         self.lock_dir = lock_dir
 
-    # ---------------------------------------------------------------- the sweep
+    # ---------------------------------------------------------------- the poll
 
-    def sweep(self) -> list[SweepReport]:
+    def poll(self) -> list[PollReport]:
         """Sync every job the provider holds, provider by provider."""
         with self.sessions() as session:
             rows = session.execute(
@@ -225,16 +211,16 @@ class Syncer:
             by_provider.setdefault(provider_name, []).append(_Active(job_id, provider_job_id, status, created_at))
         reports = []
         for provider_name, active in sorted(by_provider.items()):
-            report = SweepReport(provider=provider_name, active=len(active))
+            report = PollReport(provider=provider_name, active=len(active))
             try:
-                self._sweep_provider(self.provider_for(provider_name), active, report)
+                self._poll_provider(self.provider_for(provider_name), active, report)
             except ProviderError as exc:
                 report.errors.append(f"listing failed: {exc}")
-                log.warning("sweep of %s stopped: %s", provider_name, exc)
+                log.warning("poll of %s stopped: %s", provider_name, exc)
             reports.append(report)
         return reports
 
-    def _sweep_provider(self, provider: Provider, active: list[_Active], report: SweepReport) -> None:
+    def _poll_provider(self, provider: Provider, active: list[_Active], report: PollReport) -> None:
         wanted = {row.provider_job_id: row for row in active}
         seen = self._list_until_oldest(provider, wanted, report)
         quiet: list[_Active] = []
@@ -251,14 +237,14 @@ class Syncer:
                 except ProviderError as exc:
                     report.errors.append(f"{row.id}: {exc}")
                     continue
-            if remote.status != "running" and not will_change(row.status, remote.status):
+            if remote.status != "running" and next_status(row.status, remote.status) is None:
                 quiet.append(row)  # nothing to fetch or write but "seen now"
                 continue
             self._sync_one(provider, row, remote, report)
         self._mark_synced(quiet)
 
     def _mark_synced(self, rows: list[_Active]) -> None:
-        """One statement for every job seen unchanged (most of them, in a typical sweep)."""
+        """One statement for every job seen unchanged (most of them, in a typical poll)."""
         if not rows:
             return
         now = utcnow()
@@ -269,7 +255,7 @@ class Syncer:
                                 .values(last_synced_at=now).execution_options(synchronize_session=False))
             session.commit()
 
-    def _list_until_oldest(self, provider: Provider, wanted: dict[str, _Active], report: SweepReport
+    def _list_until_oldest(self, provider: Provider, wanted: dict[str, _Active], report: PollReport
                            ) -> dict[str, ProviderJob]:
         oldest = min(row.created_at for row in wanted.values()) - CREATION_MARGIN
         seen: dict[str, ProviderJob] = {}
@@ -297,13 +283,13 @@ class Syncer:
                 return False
             provider_job_id = job.provider_job_id
             if provider_job_id is None or JobStatus(job.status) in OURS:
-                dispatch.defer(session, ADVANCE_TASK, job_id=job.id)
+                dispatch.defer(session, TaskName.ADVANCE_JOB, job_id=job.id)
                 session.commit()
                 return False
             row = _Active(job.id, provider_job_id, job.status, job.created_at)
             provider_name = job.provider
         provider = self.provider_for(provider_name)
-        report = SweepReport(provider=provider_name, active=1)
+        report = PollReport(provider=provider_name, active=1)
         try:
             report.get_calls += 1
             remote = provider.get_job(row.provider_job_id)
@@ -313,9 +299,9 @@ class Syncer:
         self._sync_one(provider, row, remote, report)
         return True
 
-    def _sync_one(self, provider: Provider, row: _Active, remote: ProviderJob, report: SweepReport) -> None:
+    def _sync_one(self, provider: Provider, row: _Active, remote: ProviderJob, report: PollReport) -> None:
         """Fetch what this job needs (events, checkpoints), then write it all in one transaction."""
-        changed = will_change(row.status, remote.status)
+        changed = next_status(row.status, remote.status) is not None
         wants_events = remote.status == "running" or changed
         finished = changed and JobStatus(remote.status) in TERMINAL
         try:
@@ -335,7 +321,7 @@ class Syncer:
             return
         with self.sessions() as session, claim_job(session, row.id, lock_dir=self.lock_dir) as job:
             if job is None or job.status != row.status or not still_in(session, job, row.status):
-                report.busy += 1  # someone else is moving it; the next sweep looks again
+                report.busy += 1  # someone else is moving it; the next poll looks again
                 session.rollback()
                 return
             added_events, added_metrics = store_events(session, job, events)
@@ -349,7 +335,7 @@ class Syncer:
 
 
 def overdue_at_provider(session: Session, *, older_than: dt.datetime, limit: int = 500) -> list[str]:
-    """Jobs the provider holds whose last sync is older than ``older_than`` (the sweep missed them)."""
+    """Jobs the provider holds whose last sync is older than ``older_than`` (the poll missed them)."""
     synced = func.coalesce(Job.last_synced_at, Job.status_changed_at)
     return list(session.scalars(
         select(Job.id).where(Job.status.in_([s.value for s in AT_PROVIDER]), Job.provider_job_id.is_not(None),

@@ -32,10 +32,10 @@ from core.errors import Unprocessable
 from core.models import Webhook, WebhookAttempt, WebhookDelivery, utcnow
 from core.scoping import get_owned, owned, page
 from core.states import JobStatus
+from core.tasknames import TaskName
 
 log = logging.getLogger(__name__)
 
-DELIVER_TASK = "finetuner.deliver_webhook"
 JOB_EVENTS = tuple(f"job.{status.value}" for status in JobStatus)
 # evaluation.<status> and sweep.<status> join when those exist; nothing sends them yet.
 EVENT_TYPES = frozenset(JOB_EVENTS)
@@ -163,7 +163,7 @@ def announce(session: Session, tenant_id: str, event_type: str, data: dict[str, 
     if deliveries:
         session.flush()
         for delivery in deliveries:
-            dispatch.defer(session, DELIVER_TASK, delivery_id=delivery.id)
+            dispatch.defer(session, TaskName.DELIVER_WEBHOOK, delivery_id=delivery.id)
     return deliveries
 
 

@@ -55,7 +55,7 @@ def _alive(pid: int) -> bool:
 @pytest.mark.timeout(300)
 def test_make_run_serves_and_a_job_reaches_succeeded_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FINETUNER_", "OPENAI_"))}
-    env.update({"FINETUNER_VAR_DIR": str(tmp_path / "var"), "FINETUNER_SWEEP_INTERVAL_SECONDS": "0.5",
+    env.update({"FINETUNER_VAR_DIR": str(tmp_path / "var"), "FINETUNER_POLL_INTERVAL_SECONDS": "0.5",
                 "PYTHONPATH": str(ROOT)})
     out = tmp_path / "embedded.log"
     with out.open("wb") as sink:

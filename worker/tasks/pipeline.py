@@ -11,14 +11,14 @@ import logging
 
 from celery import Task
 
-from core.jobs import ADVANCE_TASK
+from core.tasknames import TaskName
 from worker import runtime
 from worker.celery_app import task
 
 log = logging.getLogger(__name__)
 
 
-@task(ADVANCE_TASK, bind=True, max_retries=None)
+@task(TaskName.ADVANCE_JOB, bind=True, max_retries=None)
 def advance_job(self: Task, job_id: str) -> str:
     """Retries only for retryable provider errors, with the pipeline's bounded backoff; the job's
     attempt ceiling (on the row) is what ends them, so no Celery retry limit is needed."""

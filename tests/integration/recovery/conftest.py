@@ -147,7 +147,7 @@ def build_recovery(tmp_path: Path, *, emulator_key: str = EMULATOR_KEY, **overri
         values: dict[str, Any] = {
             "environment": "test", "var_dir": var_dir, "database_url": database_url, "broker_url": REDIS_URL,
             "storage_dir": var_dir / "storage", "mount_emulator": False, "openai_api_key": None,
-            "openai_base_url": None, "sweep_interval_seconds": 0.3, "reconcile_interval_seconds": 0.5,
+            "openai_base_url": None, "poll_interval_seconds": 0.3, "reconcile_interval_seconds": 0.5,
             "stuck_after_seconds": 2.0, **overrides,
         }
         settings = Settings(**values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,9 +107,23 @@ def test_delivery_is_signed_and_verifiable(factory: sessionmaker[Session], recei
         "a delivered message is not sent again"
 
 
+def test_a_new_job_announces_job_pending_like_every_other_status(factory: sessionmaker[Session],
+                                                                 receiver: Receiver, settings: Settings) -> None:
+    job_id, _, _ = _job_with_webhook(factory, receiver.url, ["job.pending"])
+    with factory() as session:
+        delivery_id = session.scalars(select(WebhookDelivery.id)).one()
+    result = webhooks.deliver(delivery_id, session_factory=factory, settings=settings)
+    assert result is not None and result.ok
+    (_, body), = receiver.received
+    payload = json.loads(body)
+    assert payload["type"] == "job.pending"
+    assert payload["data"]["job_id"] == job_id and payload["data"]["status"] == "pending"
+    assert payload["data"]["previous_status"] is None and payload["data"]["reason"] == "created"
+
+
 def test_failing_receiver_is_retried_with_the_same_webhook_id(factory: sessionmaker[Session], receiver: Receiver,
                                                                settings: Settings) -> None:
-    job_id, hook_id, _secret = _job_with_webhook(factory, receiver.url, ["*"])
+    job_id, hook_id, _secret = _job_with_webhook(factory, receiver.url, ["job.uploading"])
     receiver.statuses = [500, 503, 500]
     with factory() as session, session.begin():
         from core.models import Job
@@ -143,7 +158,7 @@ def job_tenant(session: Session, job_id: str) -> str:
 
 def test_slow_receiver_is_timed_out_and_recorded(factory: sessionmaker[Session], receiver: Receiver,
                                                  settings: Settings) -> None:
-    job_id, _, _ = _job_with_webhook(factory, receiver.url, ["*"])
+    job_id, _, _ = _job_with_webhook(factory, receiver.url, ["job.uploading"])
     receiver.delay = 3.0
     with factory() as session, session.begin():
         from core.models import Job

@@ -7,10 +7,11 @@ import threading
 from sqlalchemy import func, select
 
 from core.claims import claim_job
-from core.jobs import ADVANCE_TASK, TAG_KEY, request_cancel
+from core.jobs import TAG_KEY, request_cancel
 from core.models import Job, ProviderFile
 from core.pipeline import Pipeline
 from core.providers.base import JobSpec, Provider, ProviderJob, provider_filename
+from core.tasknames import TaskName
 from tests.unit.worker.conftest import World
 from tests.unit.worker.helpers import status_of, transitions
 
@@ -55,7 +56,7 @@ def test_advancing_again_calls_the_provider_for_nothing(world: World) -> None:
     outcome = world.pipeline.advance(job_id)
 
     assert outcome.kind == "idle"
-    assert world.emulator.state.calls == [], "a job the provider holds is the sweep's, not the pipeline's"
+    assert world.emulator.state.calls == [], "a job the provider holds is the poll's, not the pipeline's"
 
 
 def test_jobs_sharing_a_dataset_upload_it_once(world: World) -> None:
@@ -161,7 +162,7 @@ def test_cancel_of_a_job_at_the_provider_cancels_it_there(slow_world: World) -> 
     with world.sessions() as session:
         request_cancel(session, world.tenant_id, job_id)
         session.commit()
-    assert (ADVANCE_TASK, {"job_id": job_id}) in world.sent
+    assert (TaskName.ADVANCE_JOB, {"job_id": job_id}) in world.sent
 
     world.pipeline.advance(job_id)
 
