@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import dispatch
+from core.backoff import Backoff
 from core.claims import claim_job, still_in, upload_lock
 from core.jobs import TAG_KEY, transition
 from core.models import Dataset, Job, ProviderFile
@@ -67,10 +67,11 @@ class _Moved(Exception):
     """The row changed under us (the API cancelled it): drop this step's writes and re-read."""
 
 
-def backoff_seconds(attempt: int, *, cap: float, base: float = 2.0) -> float:
-    """Exponential with full jitter, never beyond ``cap`` (kept under the broker's visibility timeout)."""
-    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
-    return max(1.0, random.uniform(ceiling / 2, ceiling))
+def advance_backoff(max_retry_delay: float) -> Backoff:
+    """A job's next advance after a retryable provider failure: from 2 s doubling, equal jitter, at
+    least 1 s, and never beyond ``max_retry_delay`` (kept under the broker's visibility timeout)
+    even when the provider's ``Retry-After`` asks for longer."""
+    return Backoff(initial=2.0, cap=max_retry_delay, jitter=(0.5, 1.0), floor=1.0, limit=max_retry_delay)
 
 
 class Pipeline:
@@ -82,6 +83,7 @@ class Pipeline:
         self.lock_dir = lock_dir
         self.max_attempts = max_attempts
         self.max_retry_delay = max_retry_delay
+        self.backoff = advance_backoff(max_retry_delay)
 
     def advance(self, job_id: str) -> Outcome:
         """Move the job as far as it can go now; safe to call any number of times."""
@@ -230,8 +232,7 @@ class Pipeline:
             if attempts < self.max_attempts:
                 session.execute(update(Job).where(Job.id == job_id).values(attempts=attempts))
                 session.commit()
-                delay = max(exc.retry_after or 0.0, backoff_seconds(attempts, cap=self.max_retry_delay))
-                delay = min(delay, self.max_retry_delay)
+                delay = self.backoff.delay(attempts, retry_after=exc.retry_after)
                 log.warning("job %s: %s failed (%s), attempt %d; retrying in %.1fs", job_id, status.value, exc,
                             attempts, delay)
                 return Outcome("retry", job.status, retry_in=delay, detail=str(exc))

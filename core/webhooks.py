@@ -13,7 +13,6 @@ import datetime as dt
 import ipaddress
 import json
 import logging
-import random
 import secrets
 import socket
 import time
@@ -27,6 +26,7 @@ from sqlalchemy.orm import Session
 from standardwebhooks import Webhook as Signer
 
 from core import crypto, dispatch
+from core.backoff import Backoff
 from core.config import Settings, get_settings
 from core.errors import Unprocessable
 from core.models import Webhook, WebhookAttempt, WebhookDelivery, utcnow
@@ -167,11 +167,14 @@ def announce(session: Session, tenant_id: str, event_type: str, data: dict[str, 
     return deliveries
 
 
-def retry_delay_seconds(attempts: int, settings: Settings | None = None) -> float:
+def redelivery_backoff(settings: Settings | None = None) -> Backoff:
     """Exponential (x4) from the configured base, capped at 4 h, with ±10 % jitter."""
     base = (settings or get_settings()).webhook_retry_base_seconds
-    delay = min(base * 4 ** max(attempts - 1, 0), MAX_RETRY_DELAY_SECONDS)
-    return float(delay * random.uniform(0.9, 1.1))
+    return Backoff(initial=base, factor=4.0, cap=MAX_RETRY_DELAY_SECONDS, jitter=(0.9, 1.1))
+
+
+def retry_delay_seconds(attempts: int, settings: Settings | None = None) -> float:
+    return redelivery_backoff(settings).delay(attempts)
 
 
 def body_for(delivery: WebhookDelivery) -> str:
