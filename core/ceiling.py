@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from core import dispatch
 from core.jobs import transition
-from core.models import Job
+from core.models import Job, job_error
 from core.states import TERMINAL, JobStatus
 from core.tasknames import TaskName
 
@@ -40,11 +40,11 @@ def enforce_ceiling(session: Session, *, now: dt.datetime, ceiling: dt.timedelta
         query = query.with_for_update(skip_locked=True)  # a job a worker is advancing right now is not stuck
     ended = []
     for job in session.scalars(query):
-        status = JobStatus(job.status)
+        status = job.status
         hours = ceiling.total_seconds() / 3600
         reason = f"no progress for over {hours:g} h while {status.value} (the job ceiling)"
         if status in _FAIL_DIRECTLY:
-            job.error = {"code": CEILING_CODE, "message": reason, "param": None}
+            job.error = job_error(CEILING_CODE, reason)
             transition(session, job, JobStatus.FAILED, reason=reason, actor="reconciler")
         else:
             transition(session, job, JobStatus.CANCELLING, reason=reason, actor="reconciler")

@@ -25,7 +25,7 @@ from core.datasets.service import first_errors
 from core.errors import Conflict, NotFound, Unprocessable
 from core.models import Dataset, Job, JobTransition, utcnow
 from core.scoping import get_owned, owned, page
-from core.states import INITIAL, TERMINAL, JobStatus, is_allowed, next_status
+from core.states import INITIAL, TERMINAL, DatasetStatus, JobStatus, is_allowed, next_status
 from core.tasknames import TaskName
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def transition(session: Session, job: Job, target: JobStatus, *, reason: str, ac
     ``created=True`` writes a new job's first row (from nothing to ``pending``), so ``job.pending``
     is recorded and announced like every other status.
     """
-    current = None if created else JobStatus(job.status)
+    current = None if created else job.status
     if not is_allowed(current, target):
         raise InvalidTransition(
             f"job {job.id} cannot move from {current.value if current else 'nothing'} to {target.value}",
@@ -58,10 +58,10 @@ def transition(session: Session, job: Job, target: JobStatus, *, reason: str, ac
     previous = current.value if current else None
     now = utcnow()
     row = JobTransition(
-        job_id=job.id, tenant_id=job.tenant_id, from_status=previous, to_status=target.value,
+        job_id=job.id, tenant_id=job.tenant_id, from_status=current, to_status=target,
         reason=reason, actor=actor, at=now,
     )
-    job.status = target.value
+    job.status = target
     job.status_changed_at = now
     if target in TERMINAL:
         job.finished_at = now
@@ -136,7 +136,7 @@ def _normalised_method(request: JobRequest) -> tuple[dict[str, Any], dict[str, A
 
 def _usable_dataset(session: Session, tenant_id: str, dataset_id: str, role: str, method_type: str) -> Dataset:
     dataset = get_owned(session, Dataset, tenant_id, dataset_id)
-    if dataset.status != "valid":
+    if dataset.status != DatasetStatus.VALID:
         listed, errors = first_errors(dataset)
         raise Unprocessable(
             f"{role} dataset {dataset_id} is invalid and cannot be used: {listed}",
@@ -194,7 +194,7 @@ def create_job(
         tenant_id=tenant_id, provider=request.provider, model=request.model,
         training_dataset_id=request.training_dataset_id, validation_dataset_id=request.validation_dataset_id,
         method=method, hyperparameters=hyperparameters, suffix=request.suffix, seed=request.seed,
-        user_metadata=dict(request.metadata), wandb=request.wandb, status=INITIAL.value,
+        user_metadata=dict(request.metadata), wandb=request.wandb, status=INITIAL,
         estimated_cost_usd=_estimated_cost(training, hyperparameters, entry.price_per_million_usd),
         idempotency_key=idempotency_key, request_hash=fingerprint,
     )
@@ -240,7 +240,7 @@ def list_jobs(session: Session, tenant_id: str, *, status: str | None, limit: in
 def request_cancel(session: Session, tenant_id: str, job_id: str) -> Job:
     """Mark the job ``cancelling``; the worker carries the cancel to the provider (or ends it here)."""
     job = get_owned(session, Job, tenant_id, job_id, for_update=True)
-    status = JobStatus(job.status)
+    status = job.status
     if status in TERMINAL:
         raise Conflict(f"job {job_id} is already {status.value}; it cannot be cancelled",
                        details={"status": status.value})
@@ -270,7 +270,7 @@ def _pause_or_resume(session: Session, tenant_id: str, job_id: str, *, pause: bo
     from core.providers.errors import ProviderError
 
     job = get_owned(session, Job, tenant_id, job_id)
-    status = JobStatus(job.status)
+    status = job.status
     target = JobStatus.PAUSED if pause else JobStatus.QUEUED
     verb = "paused" if pause else "resumed"
     allowed_from = {JobStatus.QUEUED, JobStatus.RUNNING} if pause else {JobStatus.PAUSED}

@@ -23,8 +23,9 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -34,7 +35,7 @@ from core import dispatch
 from core.backoff import Backoff
 from core.claims import claim_job, still_in, upload_lock
 from core.jobs import TAG_KEY, transition
-from core.models import Dataset, Job, ProviderFile
+from core.models import Dataset, Job, ProviderFile, job_error
 from core.providers.base import JobSpec, Provider, ProviderJob, provider_filename
 from core.providers.errors import ProviderConflictError, ProviderError, ProviderFinalError
 from core.states import AT_PROVIDER, OURS, TERMINAL, JobStatus
@@ -46,7 +47,18 @@ log = logging.getLogger(__name__)
 
 MAX_STEPS = 6  # pending → uploading → submitting → provider, with room for a cancel arriving meanwhile
 ProviderFor = Callable[[str], Provider]
-OutcomeKind = Literal["idle", "busy", "retry", "missing"]
+
+
+class OutcomeKind(StrEnum):
+    """What one :meth:`Pipeline.advance` did, in words a task (or a log line) can act on."""
+
+    DONE = "done"  # moved as far as it can go now (or its state asks nothing of the pipeline)
+    MOVED = "moved"  # someone else (the API's cancel) moved the row meanwhile; this step's writes dropped
+    FAILED = "failed"  # a final provider error, our own refusal, or the attempt ceiling failed the job
+    CANCEL_REFUSED = "cancel_refused"  # the provider refused the cancel; the poll keeps following the job
+    BUSY = "busy"  # another worker holds the job's claim
+    RETRY = "retry"  # a retryable provider error: call again after ``retry_in`` seconds
+    MISSING = "missing"  # no such job
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,7 @@ class Outcome:
     """What :meth:`Pipeline.advance` left behind. ``retry`` carries the delay the caller should wait."""
 
     kind: OutcomeKind
-    status: str | None = None
+    status: JobStatus | None = None
     retry_in: float | None = None
     detail: str = ""
 
@@ -87,7 +99,7 @@ class Pipeline:
 
     def advance(self, job_id: str) -> Outcome:
         """Move the job as far as it can go now; safe to call any number of times."""
-        outcome = Outcome("idle")
+        outcome = Outcome(OutcomeKind.DONE)
         for _ in range(MAX_STEPS):
             outcome, progressed = self._one_step(job_id)
             if not progressed:
@@ -98,18 +110,18 @@ class Pipeline:
         with self.sessions() as session, claim_job(session, job_id, lock_dir=self.lock_dir) as job:
             if job is None:
                 exists = session.scalar(select(Job.id).where(Job.id == job_id)) is not None
-                return Outcome("busy" if exists else "missing"), False
-            status = JobStatus(job.status)
+                return Outcome(OutcomeKind.BUSY if exists else OutcomeKind.MISSING), False
+            status = job.status
             try:
                 progressed = self._step(session, job, status)
             except _Moved:
                 session.rollback()
-                return Outcome("idle", detail="moved meanwhile"), True
+                return Outcome(OutcomeKind.MOVED, detail="moved meanwhile"), True
             except ProviderError as exc:
                 session.rollback()
                 return self._after_provider_error(session, job_id, status, exc), False
             session.commit()
-            return Outcome("idle", job.status), progressed
+            return Outcome(OutcomeKind.DONE, job.status), progressed
 
     def _step(self, session: Session, job: Job, status: JobStatus) -> bool:
         if status == JobStatus.PENDING:
@@ -226,7 +238,7 @@ class Pipeline:
         """Count a retryable failure (failing the job past the ceiling), or fail it on a final one."""
         job = session.get(Job, job_id, populate_existing=True)
         if job is None or job.status != status.value:
-            return Outcome("idle", job.status if job else None, detail="moved meanwhile")
+            return Outcome(OutcomeKind.MOVED, job.status if job else None, detail="moved meanwhile")
         if exc.retryable:
             attempts = (job.attempts or 0) + 1
             if attempts < self.max_attempts:
@@ -235,22 +247,23 @@ class Pipeline:
                 delay = self.backoff.delay(attempts, retry_after=exc.retry_after)
                 log.warning("job %s: %s failed (%s), attempt %d; retrying in %.1fs", job_id, status.value, exc,
                             attempts, delay)
-                return Outcome("retry", job.status, retry_in=delay, detail=str(exc))
-            error = {"code": exc.code or "provider_unavailable", "param": exc.param,
-                     "message": f"gave up after {attempts} attempts; the provider kept answering: {exc.message}"}
+                return Outcome(OutcomeKind.RETRY, job.status, retry_in=delay, detail=str(exc))
+            error = job_error(exc.code or "provider_unavailable",
+                                f"gave up after {attempts} attempts; the provider kept answering: {exc.message}",
+                                exc.param)
             reason = f"provider unavailable after {attempts} attempts"
         else:
             if status == JobStatus.CANCELLING and job.provider_job_id is not None:
                 log.warning("job %s: the provider refused the cancel: %s; the poll keeps following it", job_id, exc)
-                return Outcome("idle", job.status, detail=str(exc))
-            error = {"code": exc.code or "provider_error", "message": exc.message, "param": exc.param}
+                return Outcome(OutcomeKind.CANCEL_REFUSED, job.status, detail=str(exc))
+            error = job_error(exc.code or "provider_error", exc.message, exc.param)
             reason = exc.message if isinstance(exc, _Refused) else f"the provider refused: {exc.message}"
         job.attempts = (job.attempts or 0) + 1
         job.error = error
         transition(session, job, JobStatus.FAILED, reason=reason, actor="worker")
         session.commit()
         log.warning("job %s: %s", job_id, reason)
-        return Outcome("idle", job.status, detail=str(exc))
+        return Outcome(OutcomeKind.FAILED, job.status, detail=str(exc))
 
 
 def job_spec(job: Job) -> JobSpec:

@@ -100,3 +100,18 @@ def next_status(current: JobStatus | str, provider_status: str) -> JobStatus | N
     if status == S.CANCELLING and observed not in TERMINAL:
         return None
     return observed if is_allowed(status, observed) else None
+
+
+class DatasetStatus(StrEnum):
+    """A stored dataset either passed validation or did not (it is kept either way, DESIGN §8)."""
+
+    VALID = "valid"
+    INVALID = "invalid"
+
+
+class DeliveryStatus(StrEnum):
+    """A webhook delivery in the outbox: waiting (first try or a retry), done, or given up on."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"

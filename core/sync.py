@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import dispatch
 from core.claims import claim_job, still_in
 from core.jobs import Actor, observe_provider_status
-from core.models import Checkpoint, Job, JobEvent, JobMetric, utcnow
+from core.models import Checkpoint, Job, JobEvent, JobMetric, job_error, utcnow
 from core.providers.base import Provider, ProviderCheckpoint, ProviderEvent, ProviderJob
 from core.providers.errors import ProviderError, ProviderNotFoundError
 from core.states import AT_PROVIDER, OURS, TERMINAL, JobStatus, is_provider_status, next_status
@@ -98,7 +98,7 @@ def apply_snapshot(session: Session, job: Job, remote: ProviderJob, *, actor: Ac
     if resolved is not None and resolved != job.resolved_hyperparameters:
         job.resolved_hyperparameters = resolved
     if remote.error is not None and remote.status == "failed":
-        job.error = {"code": remote.error.code, "message": remote.error.message, "param": remote.error.param}
+        job.error = job_error(remote.error.code, remote.error.message, remote.error.param)
     if not is_provider_status(remote.status):
         log.warning("job %s: provider %s reports unknown status %r; ignored", job.id, job.provider, remote.status)
         return False
@@ -279,10 +279,10 @@ class Syncer:
         """
         with self.sessions() as session:
             job = session.get(Job, job_id)
-            if job is None or JobStatus(job.status) in TERMINAL:
+            if job is None or job.status in TERMINAL:
                 return False
             provider_job_id = job.provider_job_id
-            if provider_job_id is None or JobStatus(job.status) in OURS:
+            if provider_job_id is None or job.status in OURS:
                 dispatch.defer(session, TaskName.ADVANCE_JOB, job_id=job.id)
                 session.commit()
                 return False

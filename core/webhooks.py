@@ -31,7 +31,7 @@ from core.config import Settings, get_settings
 from core.errors import Unprocessable
 from core.models import Webhook, WebhookAttempt, WebhookDelivery, utcnow
 from core.scoping import get_owned, owned, page
-from core.states import JobStatus
+from core.states import DeliveryStatus, JobStatus
 from core.tasknames import TaskName
 
 log = logging.getLogger(__name__)
@@ -215,11 +215,11 @@ def claim(session: Session, delivery_id: str, *, lease_seconds: float, settings:
         query = query.with_for_update(skip_locked=True)
     delivery = session.scalars(query).first()
     now = utcnow()
-    if delivery is None or delivery.status != "pending" or delivery.next_attempt_at > now:
+    if delivery is None or delivery.status != DeliveryStatus.PENDING or delivery.next_attempt_at > now:
         return None
     webhook = session.get(Webhook, delivery.webhook_id)
     if webhook is None or webhook.deleted_at is not None:
-        delivery.status = "failed"
+        delivery.status = DeliveryStatus.FAILED
         return None
     delivery.next_attempt_at = now + dt.timedelta(seconds=lease_seconds)
     return delivery, webhook.url, crypto.decrypt(webhook.secret_encrypted, settings)
@@ -244,9 +244,9 @@ def deliver(delivery_id: str, *, session_factory: Any, settings: Settings | None
                                    latency_ms=round(result.latency_ms, 2), error=result.error))
         now = utcnow()
         if result.ok:
-            row.status, row.delivered_at = "delivered", now
+            row.status, row.delivered_at = DeliveryStatus.DELIVERED, now
         elif now - row.created_at > dt.timedelta(hours=settings.webhook_max_age_hours):
-            row.status = "failed"
+            row.status = DeliveryStatus.FAILED
         else:
             row.next_attempt_at = now + dt.timedelta(seconds=retry_delay_seconds(row.attempts, settings))
     log.info("webhook delivery %s attempt: status=%s error=%s", delivery_id, result.status_code, result.error)
@@ -255,7 +255,7 @@ def deliver(delivery_id: str, *, session_factory: Any, settings: Settings | None
 
 def due_delivery_ids(session: Session, *, limit: int = 100) -> list[str]:
     """Deliveries whose next attempt is due: the beat re-enqueues them (the queue is only a nudge)."""
-    query = (select(WebhookDelivery.id).where(WebhookDelivery.status == "pending",
+    query = (select(WebhookDelivery.id).where(WebhookDelivery.status == DeliveryStatus.PENDING,
                                               WebhookDelivery.next_attempt_at <= utcnow())
              .order_by(WebhookDelivery.next_attempt_at).limit(limit))
     return list(session.scalars(query))

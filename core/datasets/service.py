@@ -28,6 +28,7 @@ from core.datasets.split import split_file, validation_size
 from core.errors import Conflict, PayloadTooLarge, Unprocessable
 from core.models import Dataset
 from core.scoping import get_owned, owned, page
+from core.states import DatasetStatus
 from core.storage import CHUNK, BlobStore, StoredBlob
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ class DatasetOptions:
 @dataclass
 class Validation:
     format: str
-    status: Literal["valid", "invalid"]
+    status: DatasetStatus
     num_examples: int
     report: dict[str, Any]
     canonical: StoredBlob | None = None
@@ -149,7 +150,7 @@ def validate_upload(path: Path, options: DatasetOptions, store: BlobStore,
     finally:
         canonical_tmp.unlink(missing_ok=True)
     report = result.report
-    return Validation(format=report.format, status="valid" if report.valid else "invalid",
+    return Validation(format=report.format, status=DatasetStatus.VALID if report.valid else DatasetStatus.INVALID,
                       num_examples=report.num_examples, report=report.model_dump(mode="json"), canonical=canonical)
 
 
@@ -266,7 +267,7 @@ def split_dataset(
     Each child is validated like an upload and records its parent and role.
     """
     parent = get_dataset(session, tenant_id, dataset_id)
-    if parent.status != "valid" or parent.canonical_sha256 is None:
+    if parent.status != DatasetStatus.VALID or parent.canonical_sha256 is None:
         listed, errors = first_errors(parent)
         raise Unprocessable(f"dataset {dataset_id} is invalid and cannot be split: {listed}",
                             details={"param": "dataset_id", "errors": errors})
