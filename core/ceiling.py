@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import dispatch
+from core.claims import skip_locked
 from core.jobs import transition
 from core.models import Job, job_error
 from core.states import TERMINAL, JobStatus
@@ -36,8 +37,7 @@ def enforce_ceiling(session: Session, *, now: dt.datetime, ceiling: dt.timedelta
     query = (select(Job).where(Job.status.not_in([s.value for s in TERMINAL | _EXEMPT]),
                                Job.status_changed_at < now - ceiling)
              .order_by(Job.status_changed_at).limit(limit))
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)  # a job a worker is advancing right now is not stuck
+    query = skip_locked(session, query)  # a job a worker is advancing right now is not stuck
     ended = []
     for job in session.scalars(query):
         status = job.status

@@ -15,10 +15,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import dispatch, webhooks
+from core import dispatch, idempotency, webhooks
 from core.catalog import CatalogError, ModelCatalog
 from core.claims import still_in
 from core.datasets.service import first_errors
@@ -178,10 +177,9 @@ def create_job(
     if TAG_KEY in request.metadata:
         raise Unprocessable(f"metadata key {TAG_KEY!r} is reserved", details={"param": "metadata"})
     fingerprint = request.fingerprint()
-    if idempotency_key is not None:
-        existing = _job_for_key(session, tenant_id, idempotency_key)
-        if existing is not None:
-            return _replay(existing, fingerprint, idempotency_key), False
+    existing = idempotency.replayed(session, Job, tenant_id, idempotency_key, fingerprint, what="request body")
+    if existing is not None:
+        return existing, False
     try:
         entry = catalog.check_can_start(request.model, provider=request.provider, method=method_type,
                                         enforce_cutoff=enforce_cutoff, today=today)
@@ -198,31 +196,13 @@ def create_job(
         estimated_cost_usd=_estimated_cost(training, hyperparameters, entry.price_per_million_usd),
         idempotency_key=idempotency_key, request_hash=fingerprint,
     )
-    try:
-        with session.begin_nested():
-            session.add(job)
-            session.flush()
-    except IntegrityError:
-        if idempotency_key is None:
-            raise
-        winner = _job_for_key(session, tenant_id, idempotency_key)
-        if winner is None:
-            raise
-        return _replay(winner, fingerprint, idempotency_key), False
+    job, created = idempotency.insert_once(session, job, key=idempotency_key, fingerprint=fingerprint,
+                                           what="request body")
+    if not created:
+        return job, False
     transition(session, job, INITIAL, reason="created", actor="api", created=True)
     dispatch.defer(session, TaskName.ADVANCE_JOB, job_id=job.id)
     return job, True
-
-
-def _job_for_key(session: Session, tenant_id: str, key: str) -> Job | None:
-    return session.scalars(owned(Job, tenant_id).where(Job.idempotency_key == key)).first()
-
-
-def _replay(job: Job, fingerprint: str, key: str) -> Job:
-    if job.request_hash != fingerprint:
-        raise Unprocessable(f"Idempotency-Key {key!r} was already used with a different request body",
-                            details={"param": "Idempotency-Key", "job_id": job.id})
-    return job
 
 
 def get_job(session: Session, tenant_id: str, job_id: str) -> Job:

@@ -27,6 +27,7 @@ from standardwebhooks import Webhook as Signer
 
 from core import crypto, dispatch
 from core.backoff import Backoff
+from core.claims import skip_locked
 from core.config import Settings, get_settings
 from core.errors import Unprocessable
 from core.models import Webhook, WebhookAttempt, WebhookDelivery, utcnow
@@ -210,10 +211,8 @@ def _send(url: str, secret: str, delivery: WebhookDelivery, settings: Settings) 
 def claim(session: Session, delivery_id: str, *, lease_seconds: float, settings: Settings | None = None
           ) -> tuple[WebhookDelivery, str, str] | None:
     """Lease a due delivery (pushing its next attempt past the lease) so no one else sends it meanwhile."""
-    query = select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    delivery = session.scalars(query).first()
+    delivery = session.scalars(skip_locked(session, select(WebhookDelivery).where(WebhookDelivery.id == delivery_id))
+                               ).first()
     now = utcnow()
     if delivery is None or delivery.status != DeliveryStatus.PENDING or delivery.next_attempt_at > now:
         return None

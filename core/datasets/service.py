@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core import idempotency
 from core.catalog import ModelCatalog
 from core.datasets.ingest import ingest
 from core.datasets.sniff import UnsupportedFile, refuse_non_dataset
@@ -176,11 +176,10 @@ def create_dataset(
     name = (options.name or staged.filename or "dataset.jsonl").strip() or "dataset.jsonl"
     options = replace(options, name=name)
     fingerprint = options.fingerprint(staged.sha256)
-    if idempotency_key is not None:
-        existing = _dataset_for_key(session, tenant_id, idempotency_key)
-        if existing is not None:
-            staged.discard()
-            return _replay(existing, fingerprint, idempotency_key), False
+    existing = idempotency.replayed(session, Dataset, tenant_id, idempotency_key, fingerprint, what="upload")
+    if existing is not None:
+        staged.discard()
+        return existing, False
     blob = store.adopt(staged.path, staged.sha256, staged.size)
     validation = validate_upload(blob.path, options, store, catalog)
     dataset = Dataset(
@@ -190,29 +189,14 @@ def create_dataset(
         format=validation.format, num_examples=validation.num_examples, status=validation.status,
         report=validation.report, idempotency_key=idempotency_key, request_hash=fingerprint,
     )
-    try:
-        with session.begin_nested():
-            session.add(dataset)
-            session.flush()
-    except IntegrityError:
-        winner = _dataset_for_key(session, tenant_id, idempotency_key) if idempotency_key else None
-        if winner is None:
-            raise
-        return _replay(winner, fingerprint, idempotency_key or ""), False
+    dataset, created = idempotency.insert_once(session, dataset, key=idempotency_key, fingerprint=fingerprint,
+                                               what="upload")
+    if not created:
+        return dataset, False
     log.info("dataset %s stored for tenant %s: %s, %d examples", dataset.id, tenant_id, dataset.status,
              dataset.num_examples)
     return dataset, True
 
-
-def _dataset_for_key(session: Session, tenant_id: str, key: str) -> Dataset | None:
-    return session.scalars(owned(Dataset, tenant_id).where(Dataset.idempotency_key == key)).first()
-
-
-def _replay(dataset: Dataset, fingerprint: str, key: str) -> Dataset:
-    if dataset.request_hash != fingerprint:
-        raise Unprocessable(f"Idempotency-Key {key!r} was already used with a different upload",
-                            details={"param": "Idempotency-Key", "dataset_id": dataset.id})
-    return dataset
 
 
 def first_errors(dataset: Dataset, limit: int = 5) -> tuple[str, list[dict[str, Any]]]:
