@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None, *, send_tasks: bool = True,
     settings = settings or get_settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         install_secret_redaction()
         if send_tasks:
             install_task_sender(settings)

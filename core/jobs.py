@@ -278,7 +278,7 @@ def _pause_or_resume(session: Session, tenant_id: str, job_id: str, *, pause: bo
 
 def count_by_status(session: Session) -> dict[str, int]:
     rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
-    return {status: count for status, count in rows}
+    return {str(status): count for status, count in rows}
 
 
 __all__ = [

@@ -144,7 +144,7 @@ class OpenAIProvider:
             raise map_openai_error(error, operation=operation, secrets=self._secrets) from None
 
     def _call(self, operation: str, call: Callable[[], T], adopt: Callable[[], T | None] | None = None) -> T:
-        def attempt(number: int, previous: ProviderError | None) -> T:
+        def attempt(_number: int, previous: ProviderError | None) -> T:
             if adopt is not None and previous is not None and _is_ambiguous(previous):
                 found = adopt()
                 if found is not None:

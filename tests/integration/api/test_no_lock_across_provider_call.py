@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -58,7 +57,7 @@ class BlockingProvider:
 @pytest.fixture
 def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[BlockingProvider]:
     stub = BlockingProvider()
-    monkeypatch.setattr("core.providers.get_provider", lambda name=None: stub)
+    monkeypatch.setattr("core.providers.get_provider", lambda _name=None: stub)
     yield stub
     stub.release.set()
 
@@ -93,7 +92,7 @@ def test_a_worker_can_claim_the_job_while_its_pause_or_resume_call_is_at_the_pro
             got_claim = claimed is not None
             session.rollback()
         provider.release.set()
-        response: httpx.Response = request.result(timeout=WAIT_SECONDS)
+        response = request.result(timeout=WAIT_SECONDS)
     assert got_claim, f"the job's row was locked while the {action} call was at the provider"
     assert response.status_code == 200, response.text
     assert response.json()["status"] == ("paused" if action == "pause" else "queued")

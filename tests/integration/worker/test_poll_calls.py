@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select
 
+from core.config import Settings
 from core.db import get_sessionmaker
 from core.models import Dataset, Job, Tenant
 from core.providers.openai import OpenAIProvider
@@ -134,8 +135,6 @@ def test_one_poll_costs_pages_to_the_oldest_active_job_plus_only_what_changed(
     assert unsynced == [], "every active job was synced"
 
 
-def _settings(emulator: RunningEmulator, tmp_path: Path) -> object:
-    from core.config import Settings
-
+def _settings(emulator: RunningEmulator, tmp_path: Path) -> Settings:
     return Settings(environment="test", var_dir=tmp_path, openai_base_url=emulator.base_url,
                     openai_api_key=emulator.api_key)

@@ -64,7 +64,7 @@ def test_stuck_jobs_are_ended_and_provider_held_ones_cancelled_there(session: Se
     assert cancelling.status == "failed"
     assert submitting.status == "cancelling" and queued.status == "cancelling", \
         "a job the provider may hold must be cancelled there, not forgotten"
-    assert sorted(kwargs["job_id"] for name, kwargs in sent if name == TaskName.ADVANCE_JOB) == sorted(
+    assert sorted(str(kwargs["job_id"]) for name, kwargs in sent if name == TaskName.ADVANCE_JOB) == sorted(
         [submitting.id, queued.id])
     assert fresh.status == "queued" and done.status == "succeeded"
     assert training.status == "running", "a long training run progresses through metrics, not status"

@@ -47,7 +47,7 @@ class World:
 
     def job(self, dataset_id: str, **kwargs: object) -> str:
         with self.sessions() as session:
-            job_id = make_job(session, self.tenant_id, dataset_id, **kwargs)  # type: ignore[arg-type]
+            job_id = make_job(session, self.tenant_id, dataset_id, **kwargs)
             session.commit()
             return job_id
 

@@ -50,7 +50,7 @@ def test_periodic_tasks_expire_after_one_period_but_never_within_broker_latency(
 def test_deferred_tasks_go_out_through_celery_after_the_commit() -> None:
     app = make_celery(Settings(broker_url="memory://"))
     sent: list[tuple[str, dict[str, Any]]] = []
-    app.send_task = lambda name, kwargs=None, **_: sent.append((name, kwargs))  # type: ignore[method-assign]
+    app.send_task = lambda name, kwargs=None, **_: sent.append((name, kwargs))  # type: ignore[method-assign,unused-ignore]
     install_sender(app)
     try:
         from sqlalchemy import create_engine
@@ -80,7 +80,7 @@ class _Recording(LeaderScheduler):
         self.applied: list[str] = []
         super().__init__(*args, **kwargs)
 
-    def apply_entry(self, entry: Any, producer: Any = None) -> None:
+    def apply_entry(self, entry: Any, producer: Any = None) -> None:  # noqa: ARG002  # celery's signature
         self.applied.append(entry.name)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from core.models import Checkpoint, Job, JobEvent, JobMetric
 from core.pipeline import reconcile
@@ -27,7 +27,7 @@ def _poll_until_finished(world: World, job_id: str, timeout: float = 30.0) -> Jo
     return result
 
 
-def _count(world: World, model: type, job_id: str) -> int:
+def _count(world: World, model: type[JobEvent] | type[JobMetric] | type[Checkpoint], job_id: str) -> int:
     with world.sessions() as session:
         return int(session.scalar(select(func.count()).select_from(model).where(model.job_id == job_id)) or 0)
 
@@ -147,11 +147,11 @@ def test_reconciler_re_enqueues_stuck_and_unsynced_jobs_only(world: World) -> No
     world.pipeline.advance(at_provider)
     old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     with world.sessions() as session:
-        session.execute(Job.__table__.update().where(Job.id == stuck).values(updated_at=old))
+        session.execute(update(Job).where(Job.id == stuck).values(updated_at=old))
         # A poll touches a cancelling job every time; how long it has been cancelling is what counts.
-        session.execute(Job.__table__.update().where(Job.id == cancelling)
+        session.execute(update(Job).where(Job.id == cancelling)
                         .values(status="cancelling", status_changed_at=old))
-        session.execute(Job.__table__.update().where(Job.id == at_provider)
+        session.execute(update(Job).where(Job.id == at_provider)
                         .values(status_changed_at=old, last_synced_at=None))
         session.commit()
     world.sent.clear()
