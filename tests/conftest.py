@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.repo_guard",
     "tests.fixtures.api",
     "tests.fixtures.browser",
+    "tests.fixtures.db",
 ]

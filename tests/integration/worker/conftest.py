@@ -13,8 +13,6 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +31,9 @@ from core.tenants import create_api_key, create_tenant
 from emulator import EmulatorSettings
 from tests.emulator.server import RunningEmulator, serve_emulator
 from tests.fixtures.api import pg_database
+from tests.fixtures.celery import ROOT, launch_celery, worker_args
 from worker.celery_app import install_sender, make_celery
 
-ROOT = Path(__file__).resolve().parents[3]
 REDIS_URL = os.environ.get("FINETUNER_TEST_WORKER_REDIS_URL", "redis://127.0.0.1:6379/13")
 EMULATOR_KEY = "sk-emulator-worker-integration"
 READY_TIMEOUT = 60.0
@@ -81,20 +79,7 @@ def worker_env(settings: Settings, emulator: RunningEmulator) -> dict[str, str]:
 
 def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     """``celery worker -B`` as a child; returns once it reports ready (or fails with its log)."""
-    log = log_path.open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "worker.celery_app:celery_app", "worker", "-B", "--loglevel=INFO",
-         "-n", f"test-{secrets.token_hex(3)}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    log.close()
-    deadline = time.monotonic() + READY_TIMEOUT
-    while b" ready." not in log_path.read_bytes():
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop_worker(process)
-            raise RuntimeError(f"the Celery worker did not start:\n{log_path.read_text(errors='replace')[-4000:]}")
-        time.sleep(0.1)
-    return process
+    return launch_celery(worker_args("test", beat=True), env=env, log_path=log_path, timeout=READY_TIMEOUT)
 
 
 def stop_worker(process: subprocess.Popen[bytes]) -> None:

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from core import dispatch
 from core.ceiling import CEILING_CODE, enforce_ceiling
-from core.models import Base, Dataset, Job, Tenant
+from core.models import Dataset, Job, Tenant
 from core.tasknames import TaskName
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
@@ -20,12 +17,8 @@ CEILING = dt.timedelta(hours=24)
 
 
 @pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'ceiling.db'}")
-    Base.metadata.create_all(engine)
-    with sessionmaker(engine, expire_on_commit=False)() as s:
-        yield s
-    engine.dispose()
+def session(sqlite_session: Session) -> Session:
+    return sqlite_session
 
 
 def _job(session: Session, status: str, *, idle_hours: float) -> Job:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook as Verifier
 
@@ -17,8 +17,9 @@ from core.catalog import ModelCatalog
 from core.config import Settings
 from core.errors import Unprocessable
 from core.jobs import JobRequest, create_job, transition
-from core.models import Base, Dataset, Tenant, Webhook, WebhookAttempt, WebhookDelivery
+from core.models import Dataset, Tenant, Webhook, WebhookAttempt, WebhookDelivery
 from core.states import JobStatus
+from tests.fixtures.db import sqlite_sessions
 from tests.fixtures.receiver import Receiver
 
 
@@ -33,10 +34,8 @@ def factory(tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr("core.crypto.get_settings", lambda: settings)
     monkeypatch.setattr("core.webhooks.get_settings", lambda: settings)
     crypto._fernet.cache_clear()
-    engine = create_engine(f"sqlite:///{tmp_path / 'wh.db'}")
-    Base.metadata.create_all(engine)
-    yield sessionmaker(engine, expire_on_commit=False)
-    engine.dispose()
+    with sqlite_sessions(tmp_path / "wh.db") as sessions:
+        yield sessions
 
 
 @pytest.fixture
