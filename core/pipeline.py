@@ -94,7 +94,6 @@ class Pipeline:
         self.store = store
         self.lock_dir = lock_dir
         self.max_attempts = max_attempts
-        self.max_retry_delay = max_retry_delay
         self.backoff = advance_backoff(max_retry_delay)
 
     def advance(self, job_id: str) -> Outcome:
