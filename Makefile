@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install run test test-unit lint emulator bench migrate clean
+.PHONY: install run test test-unit lint emulator bench chaos migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ emulator: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# Outside CI: the terminal-history suite at 20 jobs of each kind (succeeded, failed, cancelled,
+# adopted) and the recovery suite's kills, on PostgreSQL + Redis (see tests/integration/recovery).
+CHAOS_RUNS ?= 20
+chaos: install
+	FINETUNER_HISTORY_RUNS=$(CHAOS_RUNS) $(BIN)/python -m pytest -q -s tests/integration/recovery/test_terminal_history.py \
+		tests/integration/recovery/test_lock_holder_killed.py tests/integration/recovery/test_worker_kill.py
 
 migrate: install
 	$(BIN)/alembic upgrade head

@@ -14,11 +14,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
+from api.body_limit import BodyLimit, LimitFor
 from api.errors import install_error_handlers
-from api.routes import datasets, health, jobs, provider_webhooks, webhooks
+from api.routes import dashboard, datasets, health, job_stream, jobs, operations, provider_webhooks, webhooks
+from api.text_guard import reject_unstorable_text
+from api.uploads import FORM_OVERHEAD_BYTES
 from core.catalog import ModelCatalog
 from core.config import Settings, get_settings
 from core.db import get_sessionmaker
@@ -43,6 +46,21 @@ def install_task_sender(settings: Settings) -> None:
     else:
         install_sender()
 
+
+
+def body_limits(settings: Settings) -> LimitFor:
+    """Each route's body limit: the upload maximum (plus the form's own fields) for dataset uploads
+    and the mounted emulator's files, the webhook limit for provider webhooks, else the JSON limit."""
+    upload = settings.max_upload_bytes + FORM_OVERHEAD_BYTES
+
+    def limit_for(method: str, path: str) -> int:
+        if (method == "POST" and path.rstrip("/") == "/v1/datasets") or path.startswith(EMULATOR_MOUNT + "/"):
+            return upload
+        if path.startswith("/v1/provider-webhooks/"):
+            return settings.max_provider_webhook_body_bytes
+        return settings.max_json_body_bytes
+
+    return limit_for
 
 
 def install_secret_redaction() -> None:
@@ -90,17 +108,22 @@ def create_app(settings: Settings | None = None, *, send_tasks: bool = True,
                     '`{"error": {"type", "message", "details"}}`: 400 malformed, 401 no/bad key, 404 unknown or '
                     "another tenant's id, 409 state conflict, 413 too large, 422 understood but refused.",
         lifespan=lifespan,
+        dependencies=[Depends(reject_unstorable_text)],
     )
     app.state.settings = settings
     app.state.sessionmaker = get_sessionmaker(settings.database_url)
     app.state.catalog = ModelCatalog.load(settings.model_catalog_path)
     app.state.blob_store = BlobStore(settings.storage_path)
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, limit_for=body_limits(settings))
     app.include_router(health.router)
+    app.include_router(operations.router)
     app.include_router(datasets.router)
     app.include_router(jobs.router)
+    app.include_router(job_stream.router)
     app.include_router(webhooks.router)
     app.include_router(provider_webhooks.router)
+    dashboard.install(app)
     if settings.openai_api_key is None and settings.mount_emulator:
         emulator = _emulator_app(emulator_settings)
         if emulator is None:

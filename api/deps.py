@@ -111,4 +111,6 @@ IdempotencyKey = Annotated[
            description="Repeat a request safely: same key and same body → the original answer, no new row"),
 ]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size (at most 100)")]
+CHILD_PAGE_MAX = 1000  # a job's events, transitions and metrics: tailing a long job in pages of 100 is slow
+ChildLimit = Annotated[int, Query(ge=1, le=CHILD_PAGE_MAX, description=f"Page size (at most {CHILD_PAGE_MAX})")]
 After = Annotated[str | None, Query(max_length=64, description="The last id of the previous page")]

@@ -34,6 +34,7 @@ DEV_TENANT = "development"
 KEY_FILE = "dev-api-key"
 EMULATOR_STATE_FILE = "emulator.db"  # the mounted emulator's jobs, files and models (SQLite)
 WORKER_STOP_SECONDS = 20
+PROMETHEUS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # core.telemetry.MULTIPROC_ENV; importing it would load the client
 
 log = logging.getLogger("finetuner.embedded")
 
@@ -61,6 +62,21 @@ def _url_host(host: str) -> str:
     if host in ("0.0.0.0", "::"):
         return "127.0.0.1"
     return f"[{host}]" if ":" in host else host
+
+
+def _share_prometheus_samples(var_dir: Path) -> None:
+    """API and worker processes write their metrics samples to one folder; ``/metrics`` sums them.
+
+    Set before anything imports prometheus_client (it picks its storage at import), inherited by
+    the worker; emptied first, since a dead process's samples would otherwise be counted forever.
+    """
+    if os.environ.get(PROMETHEUS_DIR_ENV):
+        return
+    folder = var_dir / "prometheus"
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    os.environ[PROMETHEUS_DIR_ENV] = str(folder)
 
 
 def _use_mounted_emulator(base_url: str) -> bool:
@@ -168,10 +184,14 @@ def _interrupt(_signum: int, _frame: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from core.logs import configure
+
+    log_format = os.environ.get("FINETUNER_LOG_FORMAT", "text").lower()
+    configure(log_format)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # One absolute var/ for this process and the worker, whatever directory either runs in.
     os.environ["FINETUNER_VAR_DIR"] = str(Path(os.environ.get("FINETUNER_VAR_DIR") or "var").resolve())
+    _share_prometheus_samples(Path(os.environ["FINETUNER_VAR_DIR"]))
     sock = _bind(args.host, args.port)
     port = sock.getsockname()[1]
     base_url = f"http://{_url_host(args.host)}:{port}"
@@ -206,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
             if self.started:
                 print(banner, flush=True)
 
-    server = Server(uvicorn.Config(app, log_level="info", lifespan="on"))
+    # JSON logs: uvicorn's own loggers go through the root handler too, instead of its text config.
+    log_config = None if log_format == "json" else uvicorn.config.LOGGING_CONFIG
+    server = Server(uvicorn.Config(app, log_level="info", lifespan="on", log_config=log_config))
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.run(sockets=[sock])

@@ -130,6 +130,7 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     400: _doc("Malformed request: it does not match this schema"),
     401: _doc("Missing, unknown or revoked API key"),
     404: _doc("Unknown id, or another tenant's"),
+    413: _doc("Request body over this route's limit (api.body_limit)"),
     422: _doc("Understood but refused"),
 }
 CONFLICT: dict[int | str, dict[str, Any]] = {409: _doc("The job's state does not allow this")}

@@ -103,7 +103,7 @@ class SplitCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     validation_fraction: float = Field(default=0.1, gt=0, lt=1, description="Share of examples for validation")
-    seed: int = Field(default=42, ge=0, le=2_147_483_647, description="Same seed, same split")
+    seed: int = Field(default=42, ge=0, le=2_147_483_647, strict=True, description="Same seed, same split (an integer)")
 
 
 class SplitOut(BaseModel):
@@ -164,10 +164,13 @@ class Wandb(_Strict):
     entity: Annotated[str, Field(max_length=200)] | None = None
     name: Annotated[str, Field(max_length=200)] | None = None
     tags: list[Annotated[str, Field(max_length=64)]] | None = None
+    sync: bool | None = Field(default=None, description="Also log our stored metrics, config and results to a W&B "
+                              "run from the worker (the wandb package; WANDB_MODE=offline works)")
 
 
 MetadataKey = Annotated[str, Field(min_length=1, max_length=64)]
 MetadataValue = Annotated[str, Field(max_length=512)]
+SUFFIX_PATTERN = r"^[A-Za-z0-9._-]+$"
 
 
 class JobCreate(_Strict):
@@ -176,8 +179,11 @@ class JobCreate(_Strict):
     model: Annotated[str, Field(min_length=1, max_length=200, examples=["gpt-4o-mini-2024-07-18"])]
     hyperparameters: Hyperparameters | None = None
     method: Method | None = None
-    suffix: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    seed: Annotated[int, Field(ge=0, le=2_147_483_647)] | None = None
+    # It becomes part of ``ft:<model>:<org>:<suffix>:<id>``: a ':' or a newline there breaks anyone
+    # who parses the name, and bidi controls make it lie when shown. So the safe characters only.
+    suffix: Annotated[str, Field(min_length=1, max_length=64, pattern=SUFFIX_PATTERN,
+                                 description="Letters, digits, '-', '_' and '.'; up to 64")] | None = None
+    seed: Annotated[int, Field(ge=0, le=2_147_483_647, strict=True)] | None = None
     metadata: dict[MetadataKey, MetadataValue] | None = None
     wandb: Wandb | None = None
 
@@ -306,6 +312,22 @@ class MetricOut(BaseModel):
             full_valid_mean_token_accuracy=row.full_valid_mean_token_accuracy, data=row.data or {},
             created_at=row.created_at,
         )
+
+
+class SeriesOut(BaseModel):
+    steps: list[int]
+    values: list[float]
+    total_points: int = Field(description="points this series has before downsampling")
+
+
+class MetricSeriesOut(BaseModel):
+    """``?max_points=N``: each series on its own, at most N points, keeping its minimum, maximum and last point."""
+
+    object: Literal["job.metric_series"] = "job.metric_series"
+    job_id: str
+    max_points: int
+    total_points: int = Field(description="metrics points the job has")
+    series: dict[str, SeriesOut] = Field(description="by metric name; only series with at least one value")
 
 
 class CheckpointOut(BaseModel):

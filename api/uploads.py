@@ -17,6 +17,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
+from api.text_guard import check_text
 from core.datasets.service import StagedUpload, UploadStager
 from core.errors import BadRequest, PayloadTooLarge
 
@@ -136,12 +137,18 @@ async def receive_form(request: Request, new_stager: Callable[[], UploadStager],
                 raise BadRequest(f"malformed multipart body: {exc}") from exc
             if len(state.pending) >= FLUSH_BYTES:
                 await _flush(state, stager)
+            if state.ended:  # past the closing boundary there is nothing for us: read no further
+                break
         parser.finalize()
         await _flush(state, stager)
         if not state.ended:
             raise BadRequest("malformed multipart body: it ends before the closing boundary")
         if not state.file_seen:
             raise BadRequest(f"the form has no {file_field!r} part", details={"param": file_field})
+        for name, value in state.fields.items():
+            check_text(f"form field {name!r}", value)
+        if state.filename is not None:
+            check_text("the file's name", state.filename)
         staged = stager.finish(state.filename)
     except BaseException:
         stager.discard()

@@ -7,7 +7,7 @@ import os
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,6 +55,9 @@ class Settings(BaseSettings):
         default=True, description="Serve the OpenAI emulator at /emulator/v1 when OPENAI_API_KEY is unset"
     )
     max_upload_bytes: int = 512 * 1024 * 1024
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Largest JSON request body")
+    max_provider_webhook_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest provider webhook body (read whole for its signature)")
     model_catalog_path: Path | None = Field(
         default=None, description="JSON file whose entries override or extend the built-in model catalog"
     )
@@ -71,7 +74,8 @@ class Settings(BaseSettings):
     poll_interval_seconds: float = Field(default=5.0, gt=0, description="How often beat syncs active jobs")
     reconcile_interval_seconds: float = Field(default=30.0, gt=0, description="How often beat looks for stuck jobs")
     beat_leader_ttl_seconds: float = Field(
-        default=30.0, gt=0, description="A dead beat's leadership lapses after this long; another beat takes over"
+        default=5.0, gt=0,
+        description="A dead beat's leadership lapses after this long (renewed each third); another beat takes over"
     )
     job_ceiling_hours: float = Field(
         default=168.0, gt=0, description="A job with no status change for this long is ended (cancelled or failed)"
@@ -85,6 +89,14 @@ class Settings(BaseSettings):
     broker_visibility_timeout_seconds: int = Field(
         default=3600, ge=60, description="Redis: unacked messages come back after this; no countdown may exceed it"
     )
+    log_format: Literal["text", "json"] = Field(default="text", description="json: one object per line, with "
+                                                "job_id and tenant_id")
+    metrics_token: str | None = Field(default=None, repr=False,
+                                      description="When set, GET /metrics wants it as a Bearer token")
+    stream_poll_seconds: float = Field(default=0.5, gt=0, le=30,
+                                       description="How often /v1/jobs/{id}/stream looks for new rows")
+    stream_keepalive_seconds: float = Field(default=15.0, gt=0, description="A comment line this often keeps "
+                                            "proxies from closing a quiet stream")
     task_time_limit_seconds: int = Field(default=900, ge=10, description="Hard limit per task (uploads included)")
     worker_concurrency: int | None = Field(default=None, ge=1, description="Celery worker processes (default: CPUs)")
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import dispatch, idempotency, webhooks
+from core import dispatch, idempotency, wandb_sync, webhooks
 from core.catalog import CatalogError, ModelCatalog
 from core.claims import still_in
 from core.datasets.service import first_errors
@@ -64,6 +64,11 @@ def transition(session: Session, job: Job, target: JobStatus, *, reason: str, ac
     job.status_changed_at = now
     if target in TERMINAL:
         job.finished_at = now
+        # Whatever made it terminal (a poll, a cancel, an adoption, a webhook, the ceiling), the
+        # history up to the provider's last event is still to be fetched: the poll settles this.
+        job.final_sync_owed = job.provider_job_id is not None
+        if not job.final_sync_owed:
+            wandb_sync.defer_if_wanted(session, job)
     session.add(row)
     session.flush()
     webhooks.announce(session, job.tenant_id, f"job.{target.value}", {
@@ -71,8 +76,19 @@ def transition(session: Session, job: Job, target: JobStatus, *, reason: str, ac
         "actor": actor, "at": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "fine_tuned_model": job.fine_tuned_model,
         "error": job.error,
     })
-    log.info("job %s: %s -> %s (%s: %s)", job.id, previous, target.value, actor, reason)
+    log.info("job %s: %s -> %s (%s: %s)", job.id, previous, target.value, actor, reason,
+             extra={"job_id": job.id, "tenant_id": job.tenant_id})
     return row
+
+
+def history_settled(session: Session, job: Job) -> None:
+    """The job's history is stored up to the provider's final event; what waited for it may run now.
+
+    W&B logging waits for this rather than the terminal transition, so its run holds the whole curve
+    even when a cancel or an adoption made the job terminal before the last events were fetched.
+    """
+    job.final_sync_owed = False
+    wandb_sync.defer_if_wanted(session, job)
 
 
 def observe_provider_status(session: Session, job: Job, provider_status: str, *, reason: str, actor: Actor) -> bool:

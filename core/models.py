@@ -14,6 +14,7 @@ from typing import Any, Generic, TypedDict, TypeVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -203,6 +205,9 @@ class Job(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     last_synced_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Set by the move to a terminal state when the job is at the provider; cleared once its events,
+    # metrics and checkpoints were fetched up to the end. In the row, so a crash keeps the debt.
+    final_sync_owed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), index=True)
 
     @validates("status")
     def _typed_status(self, _: str, value: JobStatus | str) -> JobStatus:
@@ -327,3 +332,13 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, default=None)
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class ProviderWebhookReceipt(Base):
+    """A provider webhook already acted on, by its ``webhook-id``: a replay inside the signature's
+    tolerance window (a valid signature, sent again) is answered 200 and does nothing."""
+
+    __tablename__ = "provider_webhook_receipts"
+
+    webhook_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)

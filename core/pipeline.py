@@ -31,7 +31,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import dispatch
+from core import dispatch, wandb_sync
 from core.backoff import Backoff
 from core.claims import claim_job, still_in, upload_lock
 from core.jobs import TAG_KEY, transition
@@ -272,7 +272,7 @@ def job_spec(job: Job) -> JobSpec:
     metadata = {**(job.user_metadata or {}), TAG_KEY: job.id}
     integrations: list[dict[str, Any]] = []
     if job.wandb:
-        integrations.append({"type": "wandb", "wandb": {k: v for k, v in job.wandb.items() if v is not None}})
+        integrations.append({"type": "wandb", "wandb": wandb_sync.provider_entry(job.wandb)})
     return JobSpec(
         model=job.model, training_file=job.training_file_id, validation_file=job.validation_file_id,
         hyperparameters=dict(job.hyperparameters or {}), method=dict(job.method) if job.method else None,

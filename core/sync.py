@@ -7,7 +7,11 @@ The poll is built to cost few provider calls however many jobs are active:
 - an individual GET only for the active jobs those pages did not show;
 - events only for jobs that are ``running`` (they gain loss points without changing status) or
   whose status changed, newest first, stopping at the newest event already stored;
-- checkpoints once, when a job is seen finished.
+- checkpoints once, when a job is seen finished;
+- a final sync for every job that became terminal some other way (a cancel, an adoption, the
+  ceiling): the move to a terminal state records ``final_sync_owed`` in the row, and each poll
+  settles those debts by fetching the remaining events and the checkpoints, so no path leaves a
+  terminal job without its history, and a crash in between only delays it.
 
 Each job is then written in its own short transaction under its claim (``core.claims``), so one
 busy or failing job never holds up the others, and a poll that dies half-way loses nothing:
@@ -30,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core import dispatch
 from core.claims import claim_job, still_in
-from core.jobs import Actor, observe_provider_status
+from core.jobs import Actor, history_settled, observe_provider_status
 from core.models import Checkpoint, Job, JobEvent, JobMetric, job_error, utcnow
 from core.providers.base import Provider, ProviderCheckpoint, ProviderEvent, ProviderJob
 from core.providers.errors import ProviderError, ProviderNotFoundError
@@ -62,6 +66,7 @@ class PollReport:
     metrics_stored: int = 0
     status_changes: int = 0
     busy: int = 0
+    settled: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -218,7 +223,59 @@ class Syncer:
                 report.errors.append(f"listing failed: {exc}")
                 log.warning("poll of %s stopped: %s", provider_name, exc)
             reports.append(report)
+        self._settle_final_syncs(reports)
         return reports
+
+    # ---------------------------------------------------------------- final syncs owed
+
+    def _settle_final_syncs(self, reports: list[PollReport], limit: int = 100) -> None:
+        """Fetch the rest of each owed terminal job's history and clear its debt (oldest first).
+
+        A provider error leaves the debt for the next poll; a job the provider no longer knows has
+        nothing left to fetch, so its debt is dropped.
+        """
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Job.id, Job.provider, Job.provider_job_id).where(Job.final_sync_owed.is_(True))
+                .order_by(Job.finished_at).limit(limit)).all()
+        by_provider = {report.provider: report for report in reports}
+        for job_id, provider_name, provider_job_id in rows:
+            report = by_provider.get(provider_name)
+            if report is None:
+                report = by_provider[provider_name] = PollReport(provider=provider_name)
+                reports.append(report)
+            self._settle(self.provider_for(provider_name), job_id, provider_job_id, report)
+
+    def _settle(self, provider: Provider, job_id: str, provider_job_id: str | None, report: PollReport) -> None:
+        events: list[ProviderEvent] = []
+        checkpoints: list[ProviderCheckpoint] = []
+        if provider_job_id is not None:
+            try:
+                with self.sessions() as session:
+                    known = _latest_event_id(session, job_id)
+                report.event_calls += 1
+                events = provider.list_events_since(provider_job_id, known)
+                report.checkpoint_calls += 1
+                checkpoints = provider.list_checkpoints(provider_job_id)
+            except ProviderNotFoundError:
+                log.warning("job %s: provider job %s is gone; its final sync is dropped", job_id, provider_job_id)
+            except ProviderError as exc:
+                report.errors.append(f"{job_id}: final sync: {exc}")
+                log.warning("job %s: final sync failed, kept for the next poll: %s", job_id, exc)
+                return
+        with self.sessions() as session, claim_job(session, job_id, lock_dir=self.lock_dir) as job:
+            if job is None or not job.final_sync_owed:
+                report.busy += 1
+                session.rollback()
+                return
+            added_events, added_metrics = store_events(session, job, events)
+            store_checkpoints(session, job, checkpoints)
+            history_settled(session, job)
+            job.last_synced_at = utcnow()
+            session.commit()
+        report.events_stored += added_events
+        report.metrics_stored += added_metrics
+        report.settled += 1
 
     def _poll_provider(self, provider: Provider, active: list[_Active], report: PollReport) -> None:
         wanted = {row.provider_job_id: row for row in active}
@@ -328,6 +385,8 @@ class Syncer:
             store_checkpoints(session, job, checkpoints)
             if apply_snapshot(session, job, remote):
                 report.status_changes += 1
+            if finished and job.final_sync_owed:
+                history_settled(session, job)  # events and checkpoints were fetched after the provider said it ended
             job.last_synced_at = utcnow()
             session.commit()
         report.events_stored += added_events

@@ -18,7 +18,9 @@ class TaskName(StrEnum):
     RECONCILE = "finetuner.reconcile"
     DELIVER_WEBHOOK = "finetuner.deliver_webhook"
     DELIVER_DUE_WEBHOOKS = "finetuner.deliver_due_webhooks"
+    SYNC_WANDB = "finetuner.sync_wandb"
 
 
 # The worker modules that register the tasks above; ``worker.celery_app`` includes exactly these.
-TASK_MODULES: tuple[str, ...] = ("worker.tasks.pipeline", "worker.tasks.sync", "worker.tasks.webhooks")
+TASK_MODULES: tuple[str, ...] = ("worker.tasks.pipeline", "worker.tasks.sync", "worker.tasks.webhooks",
+                                  "worker.tasks.wandb_sync")

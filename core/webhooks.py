@@ -10,28 +10,26 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import ipaddress
 import json
 import logging
 import secrets
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook as Signer
 
-from core import crypto, dispatch
+from core import crypto, dispatch, telemetry
 from core.backoff import Backoff
 from core.claims import skip_locked
 from core.config import Settings, get_settings
 from core.errors import Unprocessable
 from core.models import Webhook, WebhookAttempt, WebhookDelivery, utcnow
 from core.scoping import get_owned, owned, page
+from core.ssrf import post_checked, resolve_target
 from core.states import DeliveryStatus, JobStatus
 from core.tasknames import TaskName
 
@@ -42,7 +40,6 @@ JOB_EVENTS = tuple(f"job.{status.value}" for status in JobStatus)
 EVENT_TYPES = frozenset(JOB_EVENTS)
 WILDCARDS = frozenset({"*", "job.*"})
 MAX_RETRY_DELAY_SECONDS = 4 * 3600
-METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata"})
 
 
 @dataclass(frozen=True)
@@ -68,35 +65,11 @@ def validate_events(events: list[str]) -> list[str]:
 
 
 def check_target_url(url: str, settings: Settings | None = None) -> None:
-    """Refuse receivers that are not http(s) or that resolve to internal addresses (SSRF).
+    """Refuse receivers that are not http(s) or that resolve to internal addresses (SSRF, ``core.ssrf``).
 
-    Checked at creation and again before every attempt, since DNS can change in between.
+    Checked at creation, and again by each attempt, which connects to the address it checked.
     """
-    settings = settings or get_settings()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Unprocessable(f"webhook url must be an http(s) URL with a host, not {url!r}", details={"param": "url"})
-    host = parts.hostname
-    if host.lower() in METADATA_HOSTS:
-        raise Unprocessable(f"webhook url host {host!r} is a cloud metadata service", details={"param": "url"})
-    try:
-        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
-                                   type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise Unprocessable(f"webhook url host {host!r} does not resolve", details={"param": "url"}) from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if address.is_loopback:
-            if settings.webhook_allow_loopback:
-                continue
-            raise Unprocessable(f"webhook url {url!r} resolves to loopback address {address}",
-                                details={"param": "url"})
-        if address.is_link_local or address.is_multicast or address.is_unspecified or address.is_reserved:
-            raise Unprocessable(f"webhook url {url!r} resolves to non-routable address {address}",
-                                details={"param": "url"})
-        if address.is_private and not settings.webhook_allow_private:
-            raise Unprocessable(f"webhook url {url!r} resolves to private address {address}",
-                                details={"param": "url"})
+    resolve_target(url, settings or get_settings())
 
 
 def new_secret() -> str:
@@ -197,8 +170,7 @@ def _send(url: str, secret: str, delivery: WebhookDelivery, settings: Settings) 
     }
     started = time.perf_counter()
     try:
-        check_target_url(url, settings)
-        response = httpx.post(url, content=body.encode(), headers=headers, timeout=timeout, follow_redirects=False)
+        response = post_checked(url, content=body.encode(), headers=headers, timeout=timeout, settings=settings)
         return SendResult(response.status_code, (time.perf_counter() - started) * 1000, None)
     except Unprocessable as exc:
         return SendResult(None, (time.perf_counter() - started) * 1000, f"refused target: {exc.message}")
@@ -248,6 +220,8 @@ def deliver(delivery_id: str, *, session_factory: Any, settings: Settings | None
             row.status = DeliveryStatus.FAILED
         else:
             row.next_attempt_at = now + dt.timedelta(seconds=retry_delay_seconds(row.attempts, settings))
+        outcome = "delivered" if result.ok else "gave_up" if row.status == DeliveryStatus.FAILED else "will_retry"
+    telemetry.WEBHOOK_DELIVERIES.labels(outcome).inc()
     log.info("webhook delivery %s attempt: status=%s error=%s", delivery_id, result.status_code, result.error)
     return result
 

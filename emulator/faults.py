@@ -21,6 +21,7 @@ class Fault:
     status: int  # 200: let the request through (after ``delay``)
     delay: float = 0.0
     retry_after: float | None = None
+    lose_answer: bool = False  # do the work, then hold the answer ``delay`` seconds
 
 
 @dataclass
@@ -48,9 +49,9 @@ class FaultInjector:
         return self._profile
 
     def inject(self, path_pattern: str, status: int, count: int = 1, retry_after: float | None = None,
-               method: str | None = None, delay: float = 0.0) -> None:
+               method: str | None = None, delay: float = 0.0, lose_answer: bool = False) -> None:
         rule = FaultRule(path=path_pattern, status=status, count=count, retry_after=retry_after,
-                         method=method, delay=delay)
+                         method=method, delay=delay, lose_answer=lose_answer)
         with self._lock:
             self._rules.append(_ActiveRule(rule, rule.count))
 
@@ -72,7 +73,8 @@ class FaultInjector:
         with self._lock:
             fault = self._decide(method, path)
             if fault is not None:
-                self.served["slow" if fault.status == 200 else str(fault.status)] += 1
+                kind = "answer_lost" if fault.lose_answer else "slow" if fault.status == 200 else str(fault.status)
+                self.served[kind] += 1
             return fault
 
     def _decide(self, method: str, path: str) -> Fault | None:
@@ -80,12 +82,12 @@ class FaultInjector:
             if active.remaining > 0 and active.matches(method, path):
                 active.remaining -= 1
                 rule = active.rule
-                return Fault(rule.status, rule.delay, rule.retry_after)
-        return self._random_fault(path)
+                return Fault(rule.status, rule.delay, rule.retry_after, rule.lose_answer)
+        return self._random_fault(method, path)
 
-    def _random_fault(self, path: str) -> Fault | None:
+    def _random_fault(self, method: str, path: str) -> Fault | None:
         p = self._profile
-        if not (p.rate_429 or p.rate_500 or p.rate_503 or p.rate_slow):
+        if not (p.rate_429 or p.rate_500 or p.rate_503 or p.rate_slow or p.rate_answer_lost):
             return None
         if not any(fnmatchcase(path, pattern) for pattern in p.paths):
             return None
@@ -96,4 +98,7 @@ class FaultInjector:
             draw -= rate
         if draw < p.rate_slow:
             return Fault(200, delay=p.slow_seconds)
+        draw -= p.rate_slow
+        if method.upper() == "POST" and draw < p.rate_answer_lost:
+            return Fault(200, delay=p.answer_lost_seconds, lose_answer=True)
         return None

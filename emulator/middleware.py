@@ -79,6 +79,20 @@ def fault_response(fault: Fault, default_retry_after: float) -> JSONResponse:
     return JSONResponse(body, status_code=fault.status, headers=headers)
 
 
+async def _answer_late(app: ASGIApp, delay: float, scope: Scope, receive: Receive, send: Send) -> None:
+    """Do the work now, answer ``delay`` seconds later: a client that timed out meanwhile never
+    learns that its file was stored or its job created (and a retry meets the result)."""
+    held: list[Message] = []
+
+    async def hold(message: Message) -> None:
+        held.append(message)
+
+    await app(scope, receive, hold)
+    await asyncio.sleep(delay)
+    for message in held:
+        await send(message)
+
+
 class EmulatorMiddleware:
     def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
         self.app = app
@@ -113,6 +127,9 @@ class EmulatorMiddleware:
             return
         if not control:
             fault = state.faults.decide(method, path)
+            if fault is not None and fault.lose_answer:
+                await _answer_late(self.app, fault.delay, scope, receive, send_with_headers)
+                return
             if fault is not None:
                 if fault.delay:
                     await asyncio.sleep(fault.delay)

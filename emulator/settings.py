@@ -24,7 +24,9 @@ class FaultRule(BaseModel):
 
     ``path`` is a glob (``fnmatch``, so ``*`` also crosses ``/``) over the path relative to the
     emulator's root, e.g. ``/fine_tuning/jobs/*``. ``status`` 200 with a ``delay`` makes a slow
-    but successful call (a response past a client's timeout).
+    but successful call (a response past a client's timeout). ``lose_answer`` does the work first
+    (the file is stored, the job created) and only then holds the answer for ``delay`` seconds:
+    "created at the provider, but the answer never reached us".
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -35,6 +37,7 @@ class FaultRule(BaseModel):
     retry_after: float | None = Field(default=None, ge=0)
     method: str | None = None
     delay: float = Field(default=0.0, ge=0)
+    lose_answer: bool = False
 
 
 class FaultProfile(BaseModel):
@@ -43,7 +46,8 @@ class FaultProfile(BaseModel):
     Rates are probabilities per request (drawn in request order from a generator seeded with
     ``EmulatorSettings.seed``); they apply to paths matching one of ``paths``.
     ``job_failure_rate`` is drawn once per created job (in creation order); a job chosen to fail
-    fails mid-run with ``job_failure_code``.
+    fails mid-run with ``job_failure_code``. ``rate_answer_lost`` applies to POSTs only: the work is
+    done, then the answer is held ``answer_lost_seconds`` (past the client's timeout).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -53,6 +57,8 @@ class FaultProfile(BaseModel):
     rate_503: float = Field(default=0.0, ge=0, le=1)
     rate_slow: float = Field(default=0.0, ge=0, le=1)
     slow_seconds: float = Field(default=30.0, ge=0, description="wall seconds a slow response waits")
+    rate_answer_lost: float = Field(default=0.0, ge=0, le=1, description="POSTs done, then their answer held")
+    answer_lost_seconds: float = Field(default=30.0, ge=0, description="wall seconds a lost answer is held")
     retry_after: float = Field(default=1.0, ge=0, description="Retry-After of random 429s, seconds")
     paths: list[str] = Field(default_factory=lambda: ["*"])
     job_failure_rate: float = Field(default=0.0, ge=0, le=1)

@@ -1,4 +1,5 @@
-"""The ``finetuner`` command: check, convert and split datasets on your own machine.
+"""The ``finetuner`` command: check, convert and split datasets on your own machine, and (in
+``cli_service``) upload, start, watch and control jobs on a running service.
 
 Works offline with no server: the tokenizer data ships with the package, so counts are exact on
 a machine that has never reached the internet. Exit codes: 0 done (dataset valid), 1 the dataset
@@ -20,11 +21,13 @@ from core.datasets.ingest import IngestResult, ingest
 from core.datasets.report import DatasetReport
 from core.datasets.split import split_file
 from core.datasets.validate import FORMAT_HINTS, validate_file
+from finetuner import cli_service
 from finetuner.render import errors_table, print_report
 
 app = typer.Typer(
     name="finetuner",
-    help="Check, convert and split fine-tuning datasets (offline, exact token counts).",
+    help="Check, convert and split fine-tuning datasets (offline, exact token counts); upload, run and watch "
+         "fine-tuning jobs on a finetuner service.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -174,6 +177,9 @@ def split(
             raise _fail_usage(str(exc)) from exc
     out.print(f"train: {parts.train.num_examples} examples → {parts.train.path}")
     out.print(f"validation: {parts.validation.num_examples} examples → {parts.validation.path}")
+
+
+cli_service.register(app)
 
 
 def main() -> None:

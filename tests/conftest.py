@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.repo_guard",
     "tests.fixtures.api",
+    "tests.fixtures.service",
     "tests.fixtures.browser",
     "tests.fixtures.db",
 ]

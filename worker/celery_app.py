@@ -13,12 +13,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any, cast
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init
+from celery.signals import setup_logging, task_postrun, task_prerun, task_retry, worker_init, worker_process_init
 
 from core import dispatch
 from core.config import Settings, get_settings
@@ -119,6 +120,54 @@ def _on_worker_process_init(**_: Any) -> None:
     reset_engines()
     runtime.reset()
     install_sender()
+
+
+_started: dict[str, tuple[float, Any]] = {}  # task id -> (perf_counter at start, log context token)
+
+if get_settings().log_format == "json":
+    @_connect(setup_logging)
+    def _json_logs(loglevel: Any = None, **_: Any) -> None:
+        """With a receiver here Celery leaves logging alone: ours writes JSON lines with the task's job_id."""
+        from core.logs import configure
+
+        configure("json", loglevel or logging.INFO)
+
+
+@_connect(task_prerun)
+def _on_task_start(task_id: str = "", kwargs: dict[str, Any] | None = None, **_: Any) -> None:
+    """Every log line of a task about a job carries that job's id (``core.logs``)."""
+    import time
+
+    from core.logs import bind_now
+
+    job_id = (kwargs or {}).get("job_id")
+    _started[task_id] = (time.perf_counter(), bind_now(job_id=job_id if isinstance(job_id, str) else None))
+
+
+@_connect(task_retry)
+def _on_task_retry(request: Any = None, **_: Any) -> None:
+    from core import telemetry
+
+    name = getattr(request, "task", None) or "unknown"
+    telemetry.TASKS.labels(name, "retry").inc()
+
+
+@_connect(task_postrun)
+def _on_task_end(task_id: str = "", task: Any = None, state: str | None = None, **_: Any) -> None:
+    """Counts and times every task run: the operator's view of what the worker spends its time on."""
+    import time
+
+    from core import telemetry
+    from core.logs import unbind
+
+    started = _started.pop(task_id, None)
+    name = getattr(task, "name", None) or "unknown"
+    if started is not None:
+        telemetry.TASK_SECONDS.labels(name).observe(time.perf_counter() - started[0])
+        with contextlib.suppress(ValueError):  # reset in another context than it was set in
+            unbind(started[1])
+    if state != "RETRY":
+        telemetry.TASKS.labels(name, "ok" if state == "SUCCESS" else "error").inc()
 
 
 __all__ = ["QUEUE", "celery_app", "install_sender", "make_celery", "max_retry_delay", "task"]

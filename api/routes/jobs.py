@@ -6,12 +6,13 @@ looked up first so an unknown or foreign job id is a 404 rather than an empty li
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from api.deps import After, CatalogDep, CutoffDep, IdempotencyKey, Limit, SessionDep, SettingsDep, TenantDep
+from api.deps import After, CatalogDep, ChildLimit, CutoffDep, IdempotencyKey, Limit, SessionDep, SettingsDep, TenantDep
 from api.errors import COMMON_ERRORS, CONFLICT, PROVIDER
 from api.schemas import (
     EVENT_PREFIX,
@@ -22,11 +23,15 @@ from api.schemas import (
     JobCreate,
     JobOut,
     MetricOut,
+    MetricSeriesOut,
     Page,
+    SeriesOut,
     TransitionOut,
     parse_seq_cursor,
 )
-from core import jobs
+from core import job_metrics, jobs
+from core.downsample import MIN_POINTS
+from core.errors import BadRequest
 from core.models import Checkpoint, JobEvent, JobMetric, JobTransition
 from core.providers import default_provider_name
 from core.scoping import owned, page
@@ -83,7 +88,7 @@ def read_job(job_id: str, session: SessionDep, tenant: TenantDep) -> JobOut:
 
 
 @router.get("/{job_id}/transitions", response_model=Page[TransitionOut], summary="A job's state changes, oldest first")
-def list_transitions(job_id: str, session: SessionDep, tenant: TenantDep, limit: Limit = 20,
+def list_transitions(job_id: str, session: SessionDep, tenant: TenantDep, limit: ChildLimit = 20,
                      after: TransitionAfter = None) -> Page[TransitionOut]:
     rows, has_more = _children(session, tenant.id, job_id, JobTransition, limit=limit,
                                after=parse_seq_cursor(TRANSITION_PREFIX, after))
@@ -91,16 +96,41 @@ def list_transitions(job_id: str, session: SessionDep, tenant: TenantDep, limit:
 
 
 @router.get("/{job_id}/events", response_model=Page[EventOut], summary="A job's provider events, oldest first")
-def list_events(job_id: str, session: SessionDep, tenant: TenantDep, limit: Limit = 20,
+def list_events(job_id: str, session: SessionDep, tenant: TenantDep, limit: ChildLimit = 20,
                 after: EventAfter = None) -> Page[EventOut]:
     rows, has_more = _children(session, tenant.id, job_id, JobEvent, limit=limit,
                                after=parse_seq_cursor(EVENT_PREFIX, after))
     return Page[EventOut](data=[EventOut.from_row(r) for r in rows], has_more=has_more)
 
 
-@router.get("/{job_id}/metrics", response_model=Page[MetricOut], summary="A job's loss curve points, oldest first")
-def list_metrics(job_id: str, session: SessionDep, tenant: TenantDep, limit: Limit = 20,
-                 after: MetricAfter = None) -> Page[MetricOut]:
+MaxPoints = Annotated[int | None, Query(ge=MIN_POINTS, le=100_000, description=(
+    "Downsample: each series on its own to at most this many points (min and max per bucket; the series' "
+    "minimum, maximum and last point are kept). Answers a `job.metric_series` object instead of a page."))]
+MetricFormat = Annotated[Literal["json", "csv"], Query(description="`csv` streams every point (no paging)")]
+
+
+@router.get("/{job_id}/metrics", response_model=Page[MetricOut] | MetricSeriesOut,
+            summary="A job's loss curve: points oldest first, downsampled series, or CSV",
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
+def list_metrics(job_id: str, request: Request, session: SessionDep, tenant: TenantDep, limit: ChildLimit = 20,
+                 after: MetricAfter = None, max_points: MaxPoints = None,
+                 format: MetricFormat = "json") -> Page[MetricOut] | MetricSeriesOut | StreamingResponse:
+    if format == "csv":
+        if max_points is not None or after is not None:
+            raise BadRequest("format=csv streams every point; it takes neither max_points nor after",
+                             details={"param": "max_points" if max_points is not None else "after"})
+        jobs.get_job(session, tenant.id, job_id)  # 404 before the stream starts
+        chunks = job_metrics.csv_chunks(request.app.state.sessionmaker, tenant.id, job_id)
+        return StreamingResponse(chunks, media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": f'attachment; filename="{job_id}-metrics.csv"'})
+    if max_points is not None:
+        if after is not None:
+            raise BadRequest("max_points answers the whole curve; it does not take after", details={"param": "after"})
+        jobs.get_job(session, tenant.id, job_id)
+        total, sampled = job_metrics.series(session, tenant.id, job_id, max_points=max_points)
+        out = {name: SeriesOut(steps=s.steps, values=s.values, total_points=s.total_points)
+               for name, s in sampled.items()}
+        return MetricSeriesOut(job_id=job_id, max_points=max_points, total_points=total, series=out)
     rows, has_more = _children(session, tenant.id, job_id, JobMetric, limit=limit,
                                after=parse_seq_cursor(METRIC_PREFIX, after))
     return Page[MetricOut](data=[MetricOut.from_row(r) for r in rows], has_more=has_more)

@@ -25,7 +25,17 @@ class ProviderWebhookAck(BaseModel):
     sync_enqueued: bool
 
 
-@router.post("/openai", response_model=ProviderWebhookAck, summary="Receive an OpenAI webhook")
+# The body is read raw (the signature covers its bytes), so FastAPI cannot see these: documented here.
+SIGNATURE_HEADERS = {"parameters": [
+    {"name": name, "in": "header", "required": True, "schema": {"type": "string"}, "description": description}
+    for name, description in (("webhook-id", "Standard Webhooks message id (replays are answered 200, once acted on)"),
+                              ("webhook-timestamp", "Unix seconds; outside the tolerance window is refused"),
+                              ("webhook-signature", "v1,<base64 HMAC-SHA256> with OPENAI_WEBHOOK_SECRET"))
+], "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
+
+
+@router.post("/openai", response_model=ProviderWebhookAck, summary="Receive an OpenAI webhook",
+             openapi_extra=SIGNATURE_HEADERS)
 async def receive_openai(request: Request, session: SessionDep, settings: SettingsDep) -> ProviderWebhookAck:
     body = await request.body()
     event, job = receive_openai_webhook(session, body, request.headers, settings)

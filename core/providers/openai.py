@@ -23,6 +23,7 @@ from typing import Any, TypeVar, cast
 import openai
 from openai import omit
 
+from core import telemetry
 from core.config import Settings
 from core.providers.base import (
     FINE_TUNE_PURPOSE,
@@ -139,9 +140,13 @@ class OpenAIProvider:
 
     def _once(self, operation: str, call: Callable[[], T]) -> T:
         try:
-            return call()
+            result = call()
         except openai.OpenAIError as error:
-            raise map_openai_error(error, operation=operation, secrets=self._secrets) from None
+            mapped = map_openai_error(error, operation=operation, secrets=self._secrets)
+            telemetry.PROVIDER_CALLS.labels(operation, telemetry.error_kind(mapped)).inc()
+            raise mapped from None
+        telemetry.PROVIDER_CALLS.labels(operation, "ok").inc()
+        return result
 
     def _call(self, operation: str, call: Callable[[], T], adopt: Callable[[], T | None] | None = None) -> T:
         def attempt(_number: int, previous: ProviderError | None) -> T:

@@ -82,6 +82,36 @@ def test_a_slow_response_times_out_the_client(emu: RunningEmulator) -> None:
     assert emu.client().files.list() is not None  # the rule was used up
 
 
+@pytest.mark.parametrize("kind", ["file", "job"])
+def test_a_lost_answer_completes_the_work_at_the_provider_but_the_client_times_out(
+        emu: RunningEmulator, kind: str) -> None:
+    impatient = emu.client(timeout=0.3, max_retries=0)
+    training = emu.client().files.create(file=("t.jsonl", b"{}\n" * 12), purpose="fine-tune")
+    path = "/files" if kind == "file" else "/fine_tuning/jobs"
+    served = emu.state.faults.served["answer_lost"]
+    emu.state.faults.inject(path, 200, count=1, method="POST", delay=1.0, lose_answer=True)
+    before = {f.id for f in emu.client().files.list()}, {j.id for j in emu.client().fine_tuning.jobs.list()}
+    def lose_the_answer() -> object:
+        if kind == "file":
+            return impatient.files.create(file=("lost.jsonl", b"{}\n"), purpose="fine-tune")
+        return impatient.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=training.id)
+
+    with pytest.raises(openai.APITimeoutError):
+        lose_the_answer()
+    after = {f.id for f in emu.client().files.list()}, {j.id for j in emu.client().fine_tuning.jobs.list()}
+    created = (after[0] - before[0]) if kind == "file" else (after[1] - before[1])
+    assert len(created) == 1, "the work was done at the provider although its answer never arrived"
+    assert emu.state.faults.served["answer_lost"] == served + 1
+
+
+def test_a_random_lost_answer_applies_to_posts_only(tracked_server: EmulatorFactory) -> None:
+    emu = tracked_server(EmulatorSettings(faults=FaultProfile(rate_answer_lost=1.0, answer_lost_seconds=0.0)))
+    client = emu.client()
+    client.files.list()
+    client.files.create(file=("a.jsonl", b"{}\n"), purpose="fine-tune")
+    assert emu.state.faults.served["answer_lost"] == 1
+
+
 def test_faults_can_be_injected_over_http(emu: RunningEmulator, client: openai.OpenAI) -> None:
     response = emu.control("POST", "/_emulator/faults", json={"path": "/files/*", "status": 404, "count": 1})
     assert response.status_code == 200

@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 from typing import Any
 
+from core import telemetry
 from core.ceiling import enforce_ceiling
 from core.config import get_settings
 from core.db import session_scope
@@ -18,7 +19,7 @@ from core.pipeline import reconcile
 from core.tasknames import TaskName
 from worker import runtime
 from worker.celery_app import task
-from worker.locks import named_lock
+from worker.locks import named_lock, periodic_lock_ttl
 
 log = logging.getLogger(__name__)
 OVERDUE_POLLS = 6  # a job unsynced for this many poll periods was missed: sync it on its own
@@ -27,17 +28,19 @@ OVERDUE_POLLS = 6  # a job unsynced for this many poll periods was missed: sync 
 @task(TaskName.POLL)
 def poll() -> dict[str, Any]:
     settings = get_settings()
-    lock = named_lock(settings, "poll", ttl=settings.task_time_limit_seconds)
+    lock = named_lock(settings, "poll", ttl=periodic_lock_ttl(settings.poll_interval_seconds), renew=True)
     if not lock.acquire():
         return {"skipped": "another poll is running"}
     try:
-        reports = runtime.syncer().poll()
+        with telemetry.POLL_SECONDS.time():
+            reports = runtime.syncer().poll()
     finally:
         lock.release()
     summary = {r.provider: {"active": r.active, "list_calls": r.list_calls, "get_calls": r.get_calls,
                             "event_calls": r.event_calls, "status_changes": r.status_changes,
-                            "events_stored": r.events_stored, "errors": len(r.errors)} for r in reports}
-    busy = any(r.status_changes or r.events_stored or r.errors for r in reports)
+                            "events_stored": r.events_stored, "final_syncs": r.settled, "errors": len(r.errors)}
+               for r in reports}
+    busy = any(r.status_changes or r.events_stored or r.settled or r.errors for r in reports)
     log.log(logging.INFO if busy else logging.DEBUG, "poll: %s", summary)
     return summary
 
@@ -50,7 +53,8 @@ def sync_job(job_id: str) -> bool:
 @task(TaskName.RECONCILE)
 def reconcile_jobs() -> dict[str, int]:
     settings = get_settings()
-    lock = named_lock(settings, "reconcile", ttl=settings.task_time_limit_seconds)
+    lock = named_lock(settings, "reconcile", ttl=periodic_lock_ttl(settings.reconcile_interval_seconds),
+                      renew=True)
     if not lock.acquire():
         return {"skipped": 1}
     try:

@@ -120,14 +120,17 @@ def dataset_bytes(index: int, n: int = 12) -> bytes:
 
 
 @contextlib.contextmanager
-def build_recovery(tmp_path: Path, *, emulator_key: str = EMULATOR_KEY, **overrides: Any) -> Iterator[Recovery]:
-    """The stack, with ``Settings`` overrides (also passed to the workers through their environment)."""
+def build_recovery(tmp_path: Path, *, emulator_key: str = EMULATOR_KEY,
+                   emulator_overrides: dict[str, Any] | None = None, **overrides: Any) -> Iterator[Recovery]:
+    """The stack, with ``Settings`` overrides (also passed to the workers through their environment)
+    and ``EmulatorSettings`` overrides."""
     client_redis = redis.Redis.from_url(REDIS_URL)
     client_redis.flushdb()
     var_dir = tmp_path / "var"
     var_dir.mkdir(parents=True)
     with pg_database("finetuner_test_recovery") as database_url, \
-            serve_emulator(EmulatorSettings(api_key=emulator_key, time_scale=TIME_SCALE)) as emulator:
+            serve_emulator(EmulatorSettings(**{"api_key": emulator_key, "time_scale": TIME_SCALE,
+                                                **(emulator_overrides or {})})) as emulator:
         values: dict[str, Any] = {
             "environment": "test", "var_dir": var_dir, "database_url": database_url, "broker_url": REDIS_URL,
             "storage_dir": var_dir / "storage", "mount_emulator": False, "openai_api_key": None,

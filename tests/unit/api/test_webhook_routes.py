@@ -112,6 +112,28 @@ def test_valid_provider_webhook_triggers_a_sync_of_that_job(signed_client: TestC
     assert sent_tasks == [(TaskName.SYNC_JOB, {"job_id": job["id"]})]
 
 
+def test_a_replayed_provider_webhook_is_answered_200_and_acted_on_once(
+        signed_client: TestClient, tenant: TenantKey, sent_tasks: SentTasks) -> None:
+    signed_client.headers.update(tenant.headers)
+    job = create_job(signed_client, upload_dataset(signed_client, chat_jsonl())["id"])
+    session: Session = signed_client.app.state.sessionmaker()  # type: ignore[attr-defined]
+    with session:
+        row = session.get(Job, job["id"])
+        assert row is not None
+        row.provider_job_id = "ftjob-replayed"
+        session.commit()
+    sent_tasks.clear()
+    body, headers = _signed(_event("ftjob-replayed"))
+    answers = [signed_client.post("/v1/provider-webhooks/openai", content=body, headers=headers) for _ in range(50)]
+    assert [a.status_code for a in answers] == [200] * 50
+    assert [a.json()["sync_enqueued"] for a in answers] == [True] + [False] * 49
+    assert sent_tasks == [(TaskName.SYNC_JOB, {"job_id": job["id"]})], \
+        "one sync for one webhook, however often replayed"
+    other_body, other_headers = _signed(_event("ftjob-replayed"))  # a new message (new webhook-id) still counts
+    assert signed_client.post("/v1/provider-webhooks/openai", content=other_body,
+                              headers=other_headers).json()["sync_enqueued"] is True
+
+
 @pytest.mark.parametrize("case", ["forged", "stale", "future", "unsigned"])
 def test_forged_or_stale_provider_webhooks_are_400(signed_client: TestClient, sent_tasks: SentTasks,
                                                     case: str) -> None:

@@ -1,0 +1,244 @@
+"""``AsyncFineTuner``: the asyncio twin of ``FineTuner`` — same methods, same models, awaited.
+
+Lists and streams are async iterators (``async for job in ft.list_jobs()``); every decision about
+retries, payloads and stream parsing lives in ``transport`` and is shared with the blocking client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar, overload
+
+import httpx
+from pydantic import BaseModel
+
+from finetuner.client import transport
+from finetuner.client.config import DEFAULT_TIMEOUT, ClientConfig, resolve
+from finetuner.client.errors import WaitTimeout
+from finetuner.client.models import (
+    Checkpoint,
+    Dataset,
+    Event,
+    Job,
+    MetricPoint,
+    MetricSeries,
+    StreamMessage,
+    Transition,
+)
+from finetuner.client.progress import WatchState, render
+from finetuner.client.sync_client import CHILD_PAGE, LIST_PAGE, PathOrId
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class AsyncFineTuner:
+    """An asyncio client of one finetuner service; ``async with AsyncFineTuner() as ft: ...``."""
+
+    def __init__(self, base_url: str | None = None, api_key: str | None = None, wandb_project: str | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, max_retries: int | None = None,
+                 http_client: httpx.AsyncClient | None = None) -> None:
+        self.config: ClientConfig = resolve(base_url, api_key, timeout=timeout, max_retries=max_retries,
+                                            wandb_project=wandb_project)
+        self._http = http_client or httpx.AsyncClient(base_url=self.config.base_url, timeout=timeout)
+        self._http.headers.update(transport.headers(self.config))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncFineTuner:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        attempt = 0
+        while True:
+            response: httpx.Response | None = None
+            error: Exception | None = None
+            try:
+                response = await self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                error = exc
+            attempt += 1
+            if attempt > self.config.max_retries or not transport.should_retry(response, error):
+                break
+            delay = transport.backoff(attempt, response)
+            if delay is None:
+                break
+            await asyncio.sleep(delay)
+        if response is None:
+            assert error is not None
+            raise error
+        return response
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return transport.parse(await self._send(method, path, **kwargs))
+
+    async def _create(self, path: str, **kwargs: Any) -> Any:
+        headers = {"Idempotency-Key": transport.idempotency_key(), **kwargs.pop("headers", {})}
+        return await self._json("POST", path, headers=headers, **kwargs)
+
+    async def _pages(self, path: str, model: type[M], *, limit: int, params: dict[str, Any] | None = None,
+                     after: str | None = None) -> AsyncIterator[M]:
+        while True:
+            query = {**(params or {}), "limit": limit, **({"after": after} if after else {})}
+            page = await self._json("GET", path, params=query)
+            for item in page["data"]:
+                yield model.model_validate(item)
+            if not page["has_more"] or not page["data"]:
+                return
+            after = str(page["data"][-1]["id"])
+
+    async def _all(self, path: str, model: type[M], *, limit: int, after: str | None = None) -> list[M]:
+        return [item async for item in self._pages(path, model, limit=limit, after=after)]
+
+    # --- datasets -----------------------------------------------------------------------------------
+
+    async def upload_dataset(self, path_or_bytes: str | os.PathLike[str] | bytes, *, name: str | None = None,
+                             format: str | None = None, model: str | None = None, system_prompt: str | None = None,
+                             columns: str | None = None) -> Dataset:
+        upload = transport.upload_parts(path_or_bytes, name=name, format=format, model=model,
+                                        system_prompt=system_prompt, columns=columns)
+        body = await self._create("/v1/datasets",
+                                  files={"file": (upload.filename, upload.content, "application/jsonl")},
+                                  data=upload.form or None)
+        return Dataset.model_validate(body)
+
+    async def get_dataset(self, dataset_id: str) -> Dataset:
+        return Dataset.model_validate(await self._json("GET", f"/v1/datasets/{dataset_id}"))
+
+    def list_datasets(self) -> AsyncIterator[Dataset]:
+        return self._pages("/v1/datasets", Dataset, limit=LIST_PAGE)
+
+    async def _dataset_id(self, value: PathOrId | None) -> str | None:
+        if value is None:
+            return None
+        if transport.looks_like_path(value):
+            return (await self.upload_dataset(value)).id
+        return str(value)
+
+    # --- jobs ---------------------------------------------------------------------------------------
+
+    async def create_fine_tune_job(self, train_file_id: PathOrId, valid_file_id: PathOrId | None = None, *,
+                                   base_model: str = "gpt-4o-mini", n_epochs: int | str | None = None,
+                                   batch_size: int | str | None = None,
+                                   learning_rate_multiplier: float | str | None = None, suffix: str | None = None,
+                                   seed: int | None = None, **extra: Any) -> str:
+        train = await self._dataset_id(train_file_id)
+        assert train is not None
+        body = transport.job_body(self.config, train, await self._dataset_id(valid_file_id), base_model=base_model,
+                                  n_epochs=n_epochs, batch_size=batch_size,
+                                  learning_rate_multiplier=learning_rate_multiplier, suffix=suffix, seed=seed,
+                                  extra=dict(extra))
+        return str((await self._create("/v1/jobs", json=body))["id"])
+
+    async def get_job(self, job_id: str) -> Job:
+        return Job.model_validate(await self._json("GET", f"/v1/jobs/{job_id}"))
+
+    def list_jobs(self, status: str | None = None) -> AsyncIterator[Job]:
+        return self._pages("/v1/jobs", Job, limit=LIST_PAGE, params={"status": status} if status else None)
+
+    async def transitions(self, job_id: str) -> list[Transition]:
+        return await self._all(f"/v1/jobs/{job_id}/transitions", Transition, limit=CHILD_PAGE)
+
+    async def checkpoints(self, job_id: str) -> list[Checkpoint]:
+        return await self._all(f"/v1/jobs/{job_id}/checkpoints", Checkpoint, limit=100)
+
+    @overload
+    async def metrics(self, job_id: str) -> list[MetricPoint]: ...
+
+    @overload
+    async def metrics(self, job_id: str, *, max_points: int) -> MetricSeries: ...
+
+    async def metrics(self, job_id: str, *, max_points: int | None = None) -> list[MetricPoint] | MetricSeries:
+        """Every loss-curve point, oldest first; with ``max_points``, each series downsampled by the server."""
+        if max_points is not None:
+            return MetricSeries.model_validate(await self._json("GET", f"/v1/jobs/{job_id}/metrics",
+                                                                params={"max_points": max_points}))
+        return await self._all(f"/v1/jobs/{job_id}/metrics", MetricPoint, limit=CHILD_PAGE)
+
+    async def events(self, job_id: str, *, follow: bool = False, poll_interval: float = 1.0,
+                     after: str | None = None) -> AsyncIterator[Event]:
+        while True:
+            finished = follow and (await self.get_job(job_id)).done
+            async for event in self._pages(f"/v1/jobs/{job_id}/events", Event, limit=CHILD_PAGE, after=after):
+                after = event.id
+                yield event
+            if not follow or finished:
+                return
+            await asyncio.sleep(poll_interval)
+
+    async def stream(self, job_id: str, *, last_event_id: str | None = None) -> AsyncIterator[StreamMessage]:
+        decoder = transport.SSEDecoder()
+        decoder.last_event_id = last_event_id
+        attempt = 0
+        while True:
+            headers = {"Accept": "text/event-stream"}
+            if decoder.last_event_id:
+                headers["Last-Event-ID"] = decoder.last_event_id
+            try:
+                async with self._http.stream("GET", f"/v1/jobs/{job_id}/stream", headers=headers,
+                                             timeout=httpx.Timeout(self.config.timeout, read=None)) as response:
+                    if not response.is_success:
+                        await response.aread()
+                        transport.parse(response)
+                    attempt = 0
+                    async for line in response.aiter_lines():
+                        message = decoder.feed(line)
+                        if message is None:
+                            continue
+                        yield message
+                        if message.event == "end":
+                            return
+            except httpx.TransportError:
+                attempt += 1
+                if attempt > self.config.max_retries:
+                    raise
+                await asyncio.sleep(transport.backoff(attempt, None) or 1.0)
+
+    async def cancel(self, job_id: str) -> Job:
+        return Job.model_validate(await self._json("POST", f"/v1/jobs/{job_id}/cancel"))
+
+    async def pause(self, job_id: str) -> Job:
+        return Job.model_validate(await self._json("POST", f"/v1/jobs/{job_id}/pause"))
+
+    async def resume(self, job_id: str) -> Job:
+        return Job.model_validate(await self._json("POST", f"/v1/jobs/{job_id}/resume"))
+
+    async def wait(self, job_id: str, *, progress: bool = False, timeout: float | None = None,
+                   poll_interval: float = 1.0, console: Any | None = None) -> Job:
+        state = WatchState(job_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        live = None
+        if progress:
+            from rich.console import Console
+            from rich.live import Live
+
+            live = Live(render(state), console=console or Console(file=sys.stderr), refresh_per_second=4)
+            live.start()
+        try:
+            while True:
+                state.apply_job(await self.get_job(job_id))
+                async for point in self._pages(f"/v1/jobs/{job_id}/metrics", MetricPoint, limit=CHILD_PAGE,
+                                               after=state.last_metric_id):
+                    state.apply_metric(point)
+                if progress:
+                    async for event in self._pages(f"/v1/jobs/{job_id}/events", Event, limit=CHILD_PAGE,
+                                                   after=state.last_event_id):
+                        state.apply_event(event)
+                if live is not None:
+                    live.update(render(state), refresh=True)
+                if state.done:
+                    assert state.job is not None
+                    return state.job
+                if deadline is not None and time.monotonic() > deadline:
+                    raise WaitTimeout(f"job {job_id} is still {state.status} after {timeout} s")
+                await asyncio.sleep(poll_interval)
+        finally:
+            if live is not None:
+                live.stop()
