@@ -81,7 +81,7 @@ def log_job(session: Session, job_id: str, settings: Settings) -> Path | None:
             values = {name: value for name, value in zip(SERIES, row[1:], strict=True) if value is not None}
             if values:
                 run.log(values, step=int(row[0]))
-        run.summary.update({"status": job.status, "fine_tuned_model": job.fine_tuned_model,
+        run.summary.update({"status": job.status.value, "fine_tuned_model": job.fine_tuned_model,
                             "trained_tokens": job.trained_tokens, "estimated_cost_usd": job.estimated_cost_usd,
                             "metrics_points": len(rows), "error": job.error["message"] if job.error else None})
         run_dir = Path(run.dir).parent
