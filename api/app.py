@@ -44,28 +44,20 @@ log = logging.getLogger(__name__)
 EMULATOR_MOUNT = "/emulator/v1"
 
 
-def install_task_sender(settings: Settings) -> bool:
+def install_task_sender(settings: Settings) -> None:
     """Make ``core.dispatch`` send deferred tasks through Celery, to this app's broker.
 
     The worker package owns the Celery app; one configured from other settings (tests, an embedded
     runner) would send elsewhere, so a Celery app is made for these settings when the URLs differ.
+    Imported here, not at module level: Celery is only loaded by an API that sends tasks.
     """
-    try:
-        module: Any = importlib.import_module("worker.celery_app")
-    except ImportError:
-        log.warning("worker.celery_app is not available; deferred tasks are left to the reconciler")
-        return False
-    install = getattr(module, "install_sender", None)
-    if install is None:
-        log.warning("worker.celery_app has no install_sender(); deferred tasks are left to the reconciler")
-        return False
-    default = getattr(module, "celery_app", None)
-    make = getattr(module, "make_celery", None)
-    if default is not None and make is not None and default.conf.broker_url != settings.broker_url:
-        install(make(settings))
+    from worker.celery_app import celery_app, install_sender, make_celery
+
+    if celery_app.conf.broker_url != settings.broker_url:
+        install_sender(make_celery(settings))
     else:
-        install()
-    return True
+        install_sender()
+
 
 
 def body_limits(settings: Settings) -> LimitFor:
@@ -112,7 +104,7 @@ def create_app(settings: Settings | None = None, *, send_tasks: bool = True,
     settings = settings or get_settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         install_secret_redaction()
         if send_tasks:
             install_task_sender(settings)

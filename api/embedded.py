@@ -176,7 +176,7 @@ def _banner(base_url: str, key: str, emulator: bool, worker: subprocess.Popen[by
     ])
 
 
-def _interrupt(signum: int, frame: Any) -> None:
+def _interrupt(_signum: int, _frame: Any) -> None:
     """uvicorn re-raises the signal that stopped it; turn SIGTERM, like SIGINT, into an exception
     so the worker is still stopped (the default SIGTERM action would end this process on the spot)."""
     raise KeyboardInterrupt

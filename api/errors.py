@@ -52,7 +52,7 @@ def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
     return error_response(exc.status_code, exc.error_type, exc.message, exc.details, headers)
@@ -70,7 +70,7 @@ async def _provider_error(request: Request, exc: Exception) -> JSONResponse:
                           {"code": exc.code} if exc.code else None)
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     """400 naming each failing field with its real constraint; ``details`` keeps pydantic's list
     (location, reason, type) and does not echo the input."""
     assert isinstance(exc, RequestValidationError)

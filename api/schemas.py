@@ -251,7 +251,7 @@ class JobOut(BaseModel):
             error = JobError(code=job.error.get("code"), message=str(job.error.get("message") or ""),
                              param=job.error.get("param"))
         return cls(
-            id=job.id, status=JobStatus(job.status), model=job.model, provider=job.provider,
+            id=job.id, status=job.status, model=job.model, provider=job.provider,
             provider_job_id=job.provider_job_id, method=job.method or {}, hyperparameters=job.hyperparameters or {},
             resolved_hyperparameters=job.resolved_hyperparameters, training_dataset_id=job.training_dataset_id,
             validation_dataset_id=job.validation_dataset_id, training_file_id=job.training_file_id,
@@ -277,8 +277,8 @@ class TransitionOut(BaseModel):
     @classmethod
     def from_row(cls, row: JobTransition) -> TransitionOut:
         return cls(id=seq_id(TRANSITION_PREFIX, row.id), job_id=row.job_id,
-                   from_status=JobStatus(row.from_status) if row.from_status else None,
-                   to_status=JobStatus(row.to_status), reason=row.reason, actor=row.actor, at=row.at)
+                   from_status=row.from_status,
+                   to_status=row.to_status, reason=row.reason, actor=row.actor, at=row.at)
 
 
 class EventOut(BaseModel):

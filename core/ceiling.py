@@ -19,9 +19,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import dispatch
-from core.jobs import ADVANCE_TASK, transition
-from core.models import Job
+from core.claims import skip_locked
+from core.jobs import transition
+from core.models import Job, job_error
 from core.states import TERMINAL, JobStatus
+from core.tasknames import TaskName
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +37,18 @@ def enforce_ceiling(session: Session, *, now: dt.datetime, ceiling: dt.timedelta
     query = (select(Job).where(Job.status.not_in([s.value for s in TERMINAL | _EXEMPT]),
                                Job.status_changed_at < now - ceiling)
              .order_by(Job.status_changed_at).limit(limit))
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)  # a job a worker is advancing right now is not stuck
+    query = skip_locked(session, query)  # a job a worker is advancing right now is not stuck
     ended = []
     for job in session.scalars(query):
-        status = JobStatus(job.status)
+        status = job.status
         hours = ceiling.total_seconds() / 3600
         reason = f"no progress for over {hours:g} h while {status.value} (the job ceiling)"
         if status in _FAIL_DIRECTLY:
-            job.error = {"code": CEILING_CODE, "message": reason, "param": None}
+            job.error = job_error(CEILING_CODE, reason)
             transition(session, job, JobStatus.FAILED, reason=reason, actor="reconciler")
         else:
             transition(session, job, JobStatus.CANCELLING, reason=reason, actor="reconciler")
-            dispatch.defer(session, ADVANCE_TASK, job_id=job.id)
+            dispatch.defer(session, TaskName.ADVANCE_JOB, job_id=job.id)
         log.warning("job %s: %s", job.id, reason)
         ended.append(job.id)
     return ended

@@ -20,15 +20,27 @@ import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
-from sqlalchemy import select, text, update
+from sqlalchemy import Select, select, text, update
 from sqlalchemy.orm import Session
 
 from core.models import Job, utcnow
 
+T = TypeVar("T")
+
 
 def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
+
+
+def skip_locked(session: Session, query: Select[T]) -> Select[T]:
+    """``query`` claiming the rows it returns: on PostgreSQL ``FOR UPDATE SKIP LOCKED`` (a row
+    another transaction holds is skipped, not waited for); elsewhere unchanged, since SQLite has no
+    row locks and its writers are serialised by the database lock and :func:`still_in`."""
+    if _dialect(session) == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query
 
 
 @contextlib.contextmanager
@@ -57,8 +69,7 @@ def claim_job(session: Session, job_id: str, *, lock_dir: Path) -> Iterator[Job 
     PostgreSQL the row lock ends with the transaction anyway.
     """
     if _dialect(session) == "postgresql":
-        query = select(Job).where(Job.id == job_id).with_for_update(skip_locked=True).execution_options(
-            populate_existing=True)
+        query = skip_locked(session, select(Job).where(Job.id == job_id)).execution_options(populate_existing=True)
         yield session.scalars(query).first()
         return
     with _flock(lock_dir / f"job-{job_id}.lock", blocking=False) as held:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from core.catalog import ModelCatalog
 from core.errors import BadRequest
 from core.evaluation.service import summary
+from core.evaluation.states import EvaluationStatus
 from core.evaluation.targets import family_of
 from core.models import Evaluation, Job, JobMetric, JobTransition
 from core.scoping import get_owned, owned
@@ -42,7 +43,8 @@ def _duration_seconds(session: Session, job: Job) -> float | None:
 
 def _latest_evaluation(session: Session, job: Job) -> dict[str, Any] | None:
     evaluation = session.scalars(owned(Evaluation, job.tenant_id).where(
-        Evaluation.job_id == job.id, Evaluation.status == "succeeded").order_by(Evaluation.id.desc()).limit(1)).first()
+        Evaluation.job_id == job.id, Evaluation.status == EvaluationStatus.SUCCEEDED)
+        .order_by(Evaluation.id.desc()).limit(1)).first()
     if evaluation is None:
         return None
     return {"id": evaluation.id, "task": evaluation.task, "dataset_id": evaluation.dataset_id,

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_VAR_DIR = Path("var")
+log = logging.getLogger(__name__)
+# Old environment names still read, each with a warning: {old: new}. "Sweep" now means the user's
+# hyperparameter sweep; the periodic provider poll used to be called that.
+DEPRECATED_ENV: dict[str, str] = {"FINETUNER_SWEEP_INTERVAL_SECONDS": "FINETUNER_POLL_INTERVAL_SECONDS"}
 
 
 class Settings(BaseSettings):
@@ -64,7 +71,7 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = Field(default=False, description="Allow receivers on private networks")
 
     # Workers (worker/, core/pipeline.py, core/sync.py)
-    sweep_interval_seconds: float = Field(default=5.0, gt=0, description="How often beat syncs active jobs")
+    poll_interval_seconds: float = Field(default=5.0, gt=0, description="How often beat syncs active jobs")
     reconcile_interval_seconds: float = Field(default=30.0, gt=0, description="How often beat looks for stuck jobs")
     beat_leader_ttl_seconds: float = Field(
         default=5.0, gt=0,
@@ -104,6 +111,21 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="A running evaluation whose worker stopped renewing this long is resumed"
     )
     evaluation_max_concurrency: int = Field(default=16, ge=1, description="Ceiling on an evaluation's concurrency")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_deprecated_env(cls, data: Any) -> Any:
+        """An old variable still applies when its new name is not set (and not passed), with a warning."""
+        if not isinstance(data, dict):
+            return data
+        for old, new in DEPRECATED_ENV.items():
+            field = new.removeprefix("FINETUNER_").lower()
+            if old in os.environ and new not in os.environ and field not in data:
+                message = f"{old} is deprecated; set {new} instead"
+                warnings.warn(message, DeprecationWarning, stacklevel=2)
+                log.warning(message)
+                data = {**data, field: os.environ[old]}
+        return data
 
     @model_validator(mode="after")
     def _fill_derived_paths(self) -> Settings:

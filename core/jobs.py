@@ -15,25 +15,24 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import dispatch, wandb_sync, webhooks
+from core import dispatch, idempotency, wandb_sync, webhooks
 from core.catalog import CatalogError, ModelCatalog, ModelEntry
+from core.claims import still_in
 from core.datasets.service import first_errors
 from core.errors import Conflict, NotFound, Unprocessable
 from core.evaluation.targets import family_of
 from core.models import Dataset, Job, JobTransition, utcnow
 from core.scoping import get_owned, owned, page
-from core.states import TERMINAL, JobStatus, from_provider, is_allowed
+from core.states import INITIAL, TERMINAL, DatasetStatus, JobStatus, is_allowed, next_status
+from core.tasknames import TaskName
 
 log = logging.getLogger(__name__)
 
 Actor = Literal["api", "worker", "provider", "reconciler"]
 
 TAG_KEY = "finetuner_job_id"  # our id in the provider job's metadata: how a crashed create is found again
-ADVANCE_TASK = "finetuner.advance_job"
-ADVANCE_SWEEP_TASK = "finetuner.advance_sweep"  # a sweep's run ended: the sweep may start the next one
 MAX_USER_METADATA_PAIRS = 15  # OpenAI allows 16; one is our tag
 HYPERPARAMETER_NAMES = ("n_epochs", "batch_size", "learning_rate_multiplier")
 DPO_HYPERPARAMETER_NAMES = (*HYPERPARAMETER_NAMES, "beta")
@@ -43,37 +42,44 @@ class InvalidTransition(Conflict):
     """A move the state table forbids; raised, never silently applied."""
 
 
-def transition(session: Session, job: Job, target: JobStatus, *, reason: str, actor: Actor) -> JobTransition:
-    current = JobStatus(job.status)
+def transition(session: Session, job: Job, target: JobStatus, *, reason: str, actor: Actor,
+               created: bool = False) -> JobTransition:
+    """Move ``job`` to ``target`` (checked against the table), record the move, announce it.
+
+    ``created=True`` writes a new job's first row (from nothing to ``pending``), so ``job.pending``
+    is recorded and announced like every other status.
+    """
+    current = None if created else job.status
     if not is_allowed(current, target):
         raise InvalidTransition(
-            f"job {job.id} cannot move from {current.value} to {target.value}",
-            details={"from": current.value, "to": target.value},
+            f"job {job.id} cannot move from {current.value if current else 'nothing'} to {target.value}",
+            details={"from": current.value if current else None, "to": target.value},
         )
+    previous = current.value if current else None
     now = utcnow()
     row = JobTransition(
-        job_id=job.id, tenant_id=job.tenant_id, from_status=current.value, to_status=target.value,
+        job_id=job.id, tenant_id=job.tenant_id, from_status=current, to_status=target,
         reason=reason, actor=actor, at=now,
     )
-    job.status = target.value
+    job.status = target
     job.status_changed_at = now
     if target in TERMINAL:
         job.finished_at = now
-        # Whatever made it terminal (a sweep, a cancel, an adoption, a webhook, the ceiling), the
-        # history up to the provider's last event is still to be fetched: the sweep settles this.
+        # Whatever made it terminal (a poll, a cancel, an adoption, a webhook, the ceiling), the
+        # history up to the provider's last event is still to be fetched: the poll settles this.
         job.final_sync_owed = job.provider_job_id is not None
         if not job.final_sync_owed:
             wandb_sync.defer_if_wanted(session, job)
         if job.sweep_id is not None:
-            dispatch.defer(session, ADVANCE_SWEEP_TASK, sweep_id=job.sweep_id)
+            dispatch.defer(session, TaskName.ADVANCE_SWEEP, sweep_id=job.sweep_id)
     session.add(row)
     session.flush()
     webhooks.announce(session, job.tenant_id, f"job.{target.value}", {
-        "job_id": job.id, "status": target.value, "previous_status": current.value, "reason": reason,
+        "job_id": job.id, "status": target.value, "previous_status": previous, "reason": reason,
         "actor": actor, "at": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "fine_tuned_model": job.fine_tuned_model,
         "error": job.error,
     })
-    log.info("job %s: %s -> %s (%s: %s)", job.id, current.value, target.value, actor, reason,
+    log.info("job %s: %s -> %s (%s: %s)", job.id, previous, target.value, actor, reason,
              extra={"job_id": job.id, "tenant_id": job.tenant_id})
     return row
 
@@ -89,21 +95,17 @@ def history_settled(session: Session, job: Job) -> None:
 
 
 def observe_provider_status(session: Session, job: Job, provider_status: str, *, reason: str, actor: Actor) -> bool:
-    """Apply what the provider says if it moves the job forward; ignore stale observations.
+    """Apply what the provider says if :func:`core.states.next_status` says it moves the job.
 
     A slow poll or an old webhook may report a state the job has already left; applying it would
     move the job backwards, so it is logged and dropped. Returns whether the status changed.
     """
-    observed = from_provider(provider_status)
-    current = JobStatus(job.status)
-    if observed == current or current in TERMINAL:
+    target = next_status(job.status, provider_status)
+    if target is None:
+        if provider_status != job.status:
+            log.info("job %s: provider status %s changes nothing while %s", job.id, provider_status, job.status)
         return False
-    if current == JobStatus.CANCELLING and observed not in TERMINAL:
-        return False  # the cancel has not taken yet; keep saying "cancelling"
-    if not is_allowed(current, observed):
-        log.info("job %s: ignoring stale provider status %s while %s", job.id, observed.value, current.value)
-        return False
-    transition(session, job, observed, reason=reason, actor=actor)
+    transition(session, job, target, reason=reason, actor=actor)
     return True
 
 
@@ -152,7 +154,7 @@ def _normalised_method(request: JobRequest) -> tuple[dict[str, Any], dict[str, A
 
 def _usable_dataset(session: Session, tenant_id: str, dataset_id: str, role: str, method_type: str) -> Dataset:
     dataset = get_owned(session, Dataset, tenant_id, dataset_id)
-    if dataset.status != "valid":
+    if dataset.status != DatasetStatus.VALID:
         listed, errors = first_errors(dataset)
         raise Unprocessable(
             f"{role} dataset {dataset_id} is invalid and cannot be used: {listed}",
@@ -216,46 +218,26 @@ def create_job(
     the winner's job back if the bodies match, a 422 if they differ.
     """
     fingerprint = request.fingerprint()
-    if idempotency_key is not None:
-        existing = _job_for_key(session, tenant_id, idempotency_key)
-        if existing is not None:
-            return _replay(existing, fingerprint, idempotency_key), False
+    existing = idempotency.replayed(session, Job, tenant_id, idempotency_key, fingerprint, what="request body")
+    if existing is not None:
+        return existing, False
     method, hyperparameters, entry, training = check_request(session, tenant_id, request, catalog=catalog,
                                                              enforce_cutoff=enforce_cutoff, today=today)
     job = Job(
         tenant_id=tenant_id, provider=request.provider, model=request.model,
         training_dataset_id=request.training_dataset_id, validation_dataset_id=request.validation_dataset_id,
         method=method, hyperparameters=hyperparameters, suffix=request.suffix, seed=request.seed,
-        user_metadata=dict(request.metadata), wandb=request.wandb, status=JobStatus.PENDING.value,
+        user_metadata=dict(request.metadata), wandb=request.wandb, status=INITIAL,
         estimated_cost_usd=_estimated_cost(training, hyperparameters, entry.price_per_million_usd),
         idempotency_key=idempotency_key, request_hash=fingerprint,
     )
-    try:
-        with session.begin_nested():
-            session.add(job)
-            session.flush()
-    except IntegrityError:
-        if idempotency_key is None:
-            raise
-        winner = _job_for_key(session, tenant_id, idempotency_key)
-        if winner is None:
-            raise
-        return _replay(winner, fingerprint, idempotency_key), False
-    session.add(JobTransition(job_id=job.id, tenant_id=tenant_id, from_status=None,
-                              to_status=JobStatus.PENDING.value, reason="created", actor="api", at=job.created_at))
-    dispatch.defer(session, ADVANCE_TASK, job_id=job.id)
+    job, created = idempotency.insert_once(session, job, key=idempotency_key, fingerprint=fingerprint,
+                                           what="request body")
+    if not created:
+        return job, False
+    transition(session, job, INITIAL, reason="created", actor="api", created=True)
+    dispatch.defer(session, TaskName.ADVANCE_JOB, job_id=job.id)
     return job, True
-
-
-def _job_for_key(session: Session, tenant_id: str, key: str) -> Job | None:
-    return session.scalars(owned(Job, tenant_id).where(Job.idempotency_key == key)).first()
-
-
-def _replay(job: Job, fingerprint: str, key: str) -> Job:
-    if job.request_hash != fingerprint:
-        raise Unprocessable(f"Idempotency-Key {key!r} was already used with a different request body",
-                            details={"param": "Idempotency-Key", "job_id": job.id})
-    return job
 
 
 def get_job(session: Session, tenant_id: str, job_id: str) -> Job:
@@ -273,13 +255,13 @@ def list_jobs(session: Session, tenant_id: str, *, status: str | None, limit: in
 def request_cancel(session: Session, tenant_id: str, job_id: str) -> Job:
     """Mark the job ``cancelling``; the worker carries the cancel to the provider (or ends it here)."""
     job = get_owned(session, Job, tenant_id, job_id, for_update=True)
-    status = JobStatus(job.status)
+    status = job.status
     if status in TERMINAL:
         raise Conflict(f"job {job_id} is already {status.value}; it cannot be cancelled",
                        details={"status": status.value})
     if status != JobStatus.CANCELLING:
         transition(session, job, JobStatus.CANCELLING, reason="cancel requested", actor="api")
-    dispatch.defer(session, ADVANCE_TASK, job_id=job.id)
+    dispatch.defer(session, TaskName.ADVANCE_JOB, job_id=job.id)
     return job
 
 
@@ -292,12 +274,18 @@ def request_resume(session: Session, tenant_id: str, job_id: str) -> Job:
 
 
 def _pause_or_resume(session: Session, tenant_id: str, job_id: str, *, pause: bool) -> Job:
-    """Passed straight to the provider, which decides; our state follows its answer."""
+    """Passed straight to the provider, which decides; our state follows its answer.
+
+    The provider call is one bounded attempt made with no row lock held (a request must never keep
+    the worker's claim waiting on the network); its answer is then applied under the compare-and-set
+    guard of ``core.claims.still_in``, as the pipeline does. A provider that is down answers 503 (and
+    the client retries); one that refuses answers 409 with its reason.
+    """
     from core.providers import get_provider  # provider calls only through core.providers
     from core.providers.errors import ProviderError
 
-    job = get_owned(session, Job, tenant_id, job_id, for_update=True)
-    status = JobStatus(job.status)
+    job = get_owned(session, Job, tenant_id, job_id)
+    status = job.status
     target = JobStatus.PAUSED if pause else JobStatus.QUEUED
     verb = "paused" if pause else "resumed"
     allowed_from = {JobStatus.QUEUED, JobStatus.RUNNING} if pause else {JobStatus.PAUSED}
@@ -312,18 +300,23 @@ def _pause_or_resume(session: Session, tenant_id: str, job_id: str, *, pause: bo
         if exc.retryable:
             raise
         raise Conflict(f"the provider refused: {exc.message}", details={"status": status.value}) from exc
-    observed = from_provider(answer.status) if answer.status in ("paused", "queued", "running") else target
-    if is_allowed(status, observed):
-        transition(session, job, observed, reason=f"{verb} at the provider", actor="api")
+    # The answer's status, unless it is one a pause/resume cannot mean (the call succeeded: so it took).
+    observed = answer.status if answer.status in ("paused", "queued", "running") else target.value
+    if not still_in(session, job, status.value):
+        session.refresh(job)  # moved meanwhile (a poll saw the provider's answer, a cancel): show what it is now
+        return job
+    moved = next_status(status, observed)
+    if moved is not None:
+        transition(session, job, moved, reason=f"{verb} at the provider", actor="api")
     return job
 
 
 def count_by_status(session: Session) -> dict[str, int]:
     rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
-    return {status: count for status, count in rows}
+    return {str(status): count for status, count in rows}
 
 
 __all__ = [
-    "ADVANCE_TASK", "TAG_KEY", "InvalidTransition", "JobRequest", "NotFound", "create_job", "get_job",
+    "TAG_KEY", "InvalidTransition", "JobRequest", "NotFound", "create_job", "get_job",
     "list_jobs", "observe_provider_status", "request_cancel", "request_pause", "request_resume", "transition",
 ]

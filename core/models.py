@@ -8,7 +8,8 @@ an indexed range scan for clients tailing a job.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from enum import StrEnum
+from typing import Any, Generic, TypedDict, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -27,13 +28,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 
+from core.evaluation.states import EvaluationStatus
 from core.ids import new_id
+from core.states import DatasetStatus, DeliveryStatus, JobStatus, SweepStatus
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
-
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -53,10 +55,45 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         value = value.astimezone(dt.UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+    def process_result_value(self, value: dt.datetime | None, _dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class StrEnumColumn(TypeDecorator[E], Generic[E]):
+    """A status column read and written as its ``StrEnum``, stored as plain ``VARCHAR``.
+
+    No native enum type: nothing to migrate on SQLite or PostgreSQL when a status is added, and the
+    column is the same ``String(n)`` Alembic already knows. A value outside the enum is refused on
+    write and raises on read, so a typo never reaches the table unnoticed.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, _dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, _dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
+
+
+class JobError(TypedDict):
+    """Why a job failed, as the API shows it (DESIGN §8: ``error: {code, message, param}``)."""
+
+    code: str | None
+    message: str
+    param: str | None
+
+def job_error(code: str | None, message: str, param: str | None = None) -> JobError:
+    return JobError(code=code, message=message, param=param)
 
 
 class Base(DeclarativeBase):
@@ -103,13 +140,17 @@ class Dataset(Base):
     canonical_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
     format: Mapped[str] = mapped_column(String(40))
     num_examples: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(20))  # valid | invalid
+    status: Mapped[DatasetStatus] = mapped_column(StrEnumColumn(DatasetStatus, 20))
     report: Mapped[dict[str, Any]] = mapped_column(default=dict)
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("datasets.id"), default=None)
     split_role: Mapped[str | None] = mapped_column(String(20), default=None)  # train | validation
     idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
     request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    @validates("status")
+    def _typed_status(self, _: str, value: DatasetStatus | str) -> DatasetStatus:
+        return DatasetStatus(value)
 
 
 class ProviderFile(Base):
@@ -148,12 +189,12 @@ class Job(Base):
     seed: Mapped[int | None] = mapped_column(BigInteger, default=None)
     user_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
     wandb: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
-    status: Mapped[str] = mapped_column(String(32), default="pending")
+    status: Mapped[JobStatus] = mapped_column(StrEnumColumn(JobStatus, 32), default=JobStatus.PENDING)
     provider_job_id: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
     training_file_id: Mapped[str | None] = mapped_column(String(200), default=None)
     validation_file_id: Mapped[str | None] = mapped_column(String(200), default=None)
     fine_tuned_model: Mapped[str | None] = mapped_column(String(500), default=None)
-    error: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    error: Mapped[JobError | None] = mapped_column(JSONType, default=None)
     trained_tokens: Mapped[int | None] = mapped_column(BigInteger, default=None)
     estimated_cost_usd: Mapped[float | None] = mapped_column(Float, default=None)
     estimated_finish: Mapped[dt.datetime | None] = mapped_column(default=None)
@@ -169,6 +210,10 @@ class Job(Base):
     # metrics and checkpoints were fetched up to the end. In the row, so a crash keeps the debt.
     final_sync_owed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), index=True)
 
+    @validates("status")
+    def _typed_status(self, _: str, value: JobStatus | str) -> JobStatus:
+        return JobStatus(value)
+
 
     overfitting_step: Mapped[int | None] = mapped_column(Integer, default=None)  # core.overfitting fired here
     sweep_id: Mapped[str | None] = mapped_column(String(40), default=None, index=True)  # a run of this sweep
@@ -180,11 +225,15 @@ class JobTransition(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     tenant_id: Mapped[str] = mapped_column(String(40))
-    from_status: Mapped[str | None] = mapped_column(String(32))
-    to_status: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[JobStatus | None] = mapped_column(StrEnumColumn(JobStatus, 32))
+    to_status: Mapped[JobStatus] = mapped_column(StrEnumColumn(JobStatus, 32))
     reason: Mapped[str] = mapped_column(Text, default="")
     actor: Mapped[str] = mapped_column(String(20))  # api | worker | provider | reconciler
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    @validates("from_status", "to_status")
+    def _typed_status(self, _: str, value: JobStatus | str | None) -> JobStatus | None:
+        return None if value is None else JobStatus(value)
 
 
 class JobEvent(Base):
@@ -267,11 +316,15 @@ class WebhookDelivery(Base):
     tenant_id: Mapped[str] = mapped_column(String(40))
     event_type: Mapped[str] = mapped_column(String(60))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | delivered | failed
+    status: Mapped[DeliveryStatus] = mapped_column(StrEnumColumn(DeliveryStatus, 20), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    @validates("status")
+    def _typed_status(self, _: str, value: DeliveryStatus | str) -> DeliveryStatus:
+        return DeliveryStatus(value)
 
 
 class WebhookAttempt(Base):
@@ -316,7 +369,8 @@ class Evaluation(Base):
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), default=None, index=True)
     dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
     task: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(20), default="queued")
+    status: Mapped[EvaluationStatus] = mapped_column(StrEnumColumn(EvaluationStatus, 20),
+                                                     default=EvaluationStatus.QUEUED)
     spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
     targets: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     baseline: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
@@ -336,6 +390,10 @@ class Evaluation(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    @validates("status")
+    def _typed_status(self, _: str, value: EvaluationStatus | str) -> EvaluationStatus:
+        return EvaluationStatus(value)
 
 
 class EvaluationItem(Base):
@@ -377,7 +435,7 @@ class Sweep(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("sweep"))
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(20), default="running")
+    status: Mapped[SweepStatus] = mapped_column(StrEnumColumn(SweepStatus, 20), default=SweepStatus.RUNNING)
     spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
     points: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     max_parallel: Mapped[int] = mapped_column(Integer, default=1)
@@ -386,3 +444,7 @@ class Sweep(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    @validates("status")
+    def _typed_status(self, _: str, value: SweepStatus | str) -> SweepStatus:
+        return SweepStatus(value)

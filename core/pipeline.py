@@ -21,31 +21,44 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import dispatch, wandb_sync
+from core.backoff import Backoff
 from core.claims import claim_job, still_in, upload_lock
-from core.jobs import ADVANCE_TASK, TAG_KEY, transition
-from core.models import Dataset, Job, ProviderFile
+from core.jobs import TAG_KEY, transition
+from core.models import Dataset, Job, ProviderFile, job_error
 from core.providers.base import JobSpec, Provider, ProviderJob, provider_filename
 from core.providers.errors import ProviderConflictError, ProviderError, ProviderFinalError
-from core.states import AT_PROVIDER, TERMINAL, JobStatus
+from core.states import AT_PROVIDER, OURS, TERMINAL, JobStatus
 from core.storage import BlobStore
-from core.sync import SYNC_TASK, apply_snapshot, overdue_at_provider
+from core.sync import apply_snapshot, overdue_at_provider
+from core.tasknames import TaskName
 
 log = logging.getLogger(__name__)
 
 MAX_STEPS = 6  # pending → uploading → submitting → provider, with room for a cancel arriving meanwhile
 ProviderFor = Callable[[str], Provider]
-OutcomeKind = Literal["idle", "busy", "retry", "missing"]
+
+
+class OutcomeKind(StrEnum):
+    """What one :meth:`Pipeline.advance` did, in words a task (or a log line) can act on."""
+
+    DONE = "done"  # moved as far as it can go now (or its state asks nothing of the pipeline)
+    MOVED = "moved"  # someone else (the API's cancel) moved the row meanwhile; this step's writes dropped
+    FAILED = "failed"  # a final provider error, our own refusal, or the attempt ceiling failed the job
+    CANCEL_REFUSED = "cancel_refused"  # the provider refused the cancel; the poll keeps following the job
+    BUSY = "busy"  # another worker holds the job's claim
+    RETRY = "retry"  # a retryable provider error: call again after ``retry_in`` seconds
+    MISSING = "missing"  # no such job
 
 
 @dataclass(frozen=True)
@@ -53,7 +66,7 @@ class Outcome:
     """What :meth:`Pipeline.advance` left behind. ``retry`` carries the delay the caller should wait."""
 
     kind: OutcomeKind
-    status: str | None = None
+    status: JobStatus | None = None
     retry_in: float | None = None
     detail: str = ""
 
@@ -66,10 +79,11 @@ class _Moved(Exception):
     """The row changed under us (the API cancelled it): drop this step's writes and re-read."""
 
 
-def backoff_seconds(attempt: int, *, cap: float, base: float = 2.0) -> float:
-    """Exponential with full jitter, never beyond ``cap`` (kept under the broker's visibility timeout)."""
-    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
-    return max(1.0, random.uniform(ceiling / 2, ceiling))
+def advance_backoff(max_retry_delay: float) -> Backoff:
+    """A job's next advance after a retryable provider failure: from 2 s doubling, equal jitter, at
+    least 1 s, and never beyond ``max_retry_delay`` (kept under the broker's visibility timeout)
+    even when the provider's ``Retry-After`` asks for longer."""
+    return Backoff(initial=2.0, cap=max_retry_delay, jitter=(0.5, 1.0), floor=1.0, limit=max_retry_delay)
 
 
 class Pipeline:
@@ -80,11 +94,11 @@ class Pipeline:
         self.store = store
         self.lock_dir = lock_dir
         self.max_attempts = max_attempts
-        self.max_retry_delay = max_retry_delay
+        self.backoff = advance_backoff(max_retry_delay)
 
     def advance(self, job_id: str) -> Outcome:
         """Move the job as far as it can go now; safe to call any number of times."""
-        outcome = Outcome("idle")
+        outcome = Outcome(OutcomeKind.DONE)
         for _ in range(MAX_STEPS):
             outcome, progressed = self._one_step(job_id)
             if not progressed:
@@ -95,18 +109,18 @@ class Pipeline:
         with self.sessions() as session, claim_job(session, job_id, lock_dir=self.lock_dir) as job:
             if job is None:
                 exists = session.scalar(select(Job.id).where(Job.id == job_id)) is not None
-                return Outcome("busy" if exists else "missing"), False
-            status = JobStatus(job.status)
+                return Outcome(OutcomeKind.BUSY if exists else OutcomeKind.MISSING), False
+            status = job.status
             try:
                 progressed = self._step(session, job, status)
             except _Moved:
                 session.rollback()
-                return Outcome("idle", detail="moved meanwhile"), True
+                return Outcome(OutcomeKind.MOVED, detail="moved meanwhile"), True
             except ProviderError as exc:
                 session.rollback()
                 return self._after_provider_error(session, job_id, status, exc), False
             session.commit()
-            return Outcome("idle", job.status), progressed
+            return Outcome(OutcomeKind.DONE, job.status), progressed
 
     def _step(self, session: Session, job: Job, status: JobStatus) -> bool:
         if status == JobStatus.PENDING:
@@ -122,7 +136,7 @@ class Pipeline:
             self._cancel(session, job)
             return False
         if status in AT_PROVIDER or status in TERMINAL:
-            return False  # the sweep follows jobs the provider holds
+            return False  # the poll follows jobs the provider holds
         raise AssertionError(f"unhandled status {status}")
 
     # ---------------------------------------------------------------- uploading
@@ -223,32 +237,32 @@ class Pipeline:
         """Count a retryable failure (failing the job past the ceiling), or fail it on a final one."""
         job = session.get(Job, job_id, populate_existing=True)
         if job is None or job.status != status.value:
-            return Outcome("idle", job.status if job else None, detail="moved meanwhile")
+            return Outcome(OutcomeKind.MOVED, job.status if job else None, detail="moved meanwhile")
         if exc.retryable:
             attempts = (job.attempts or 0) + 1
             if attempts < self.max_attempts:
                 session.execute(update(Job).where(Job.id == job_id).values(attempts=attempts))
                 session.commit()
-                delay = max(exc.retry_after or 0.0, backoff_seconds(attempts, cap=self.max_retry_delay))
-                delay = min(delay, self.max_retry_delay)
+                delay = self.backoff.delay(attempts, retry_after=exc.retry_after)
                 log.warning("job %s: %s failed (%s), attempt %d; retrying in %.1fs", job_id, status.value, exc,
                             attempts, delay)
-                return Outcome("retry", job.status, retry_in=delay, detail=str(exc))
-            error = {"code": exc.code or "provider_unavailable", "param": exc.param,
-                     "message": f"gave up after {attempts} attempts; the provider kept answering: {exc.message}"}
+                return Outcome(OutcomeKind.RETRY, job.status, retry_in=delay, detail=str(exc))
+            error = job_error(exc.code or "provider_unavailable",
+                                f"gave up after {attempts} attempts; the provider kept answering: {exc.message}",
+                                exc.param)
             reason = f"provider unavailable after {attempts} attempts"
         else:
             if status == JobStatus.CANCELLING and job.provider_job_id is not None:
-                log.warning("job %s: the provider refused the cancel: %s; the sweep keeps following it", job_id, exc)
-                return Outcome("idle", job.status, detail=str(exc))
-            error = {"code": exc.code or "provider_error", "message": exc.message, "param": exc.param}
+                log.warning("job %s: the provider refused the cancel: %s; the poll keeps following it", job_id, exc)
+                return Outcome(OutcomeKind.CANCEL_REFUSED, job.status, detail=str(exc))
+            error = job_error(exc.code or "provider_error", exc.message, exc.param)
             reason = exc.message if isinstance(exc, _Refused) else f"the provider refused: {exc.message}"
         job.attempts = (job.attempts or 0) + 1
         job.error = error
         transition(session, job, JobStatus.FAILED, reason=reason, actor="worker")
         session.commit()
         log.warning("job %s: %s", job_id, reason)
-        return Outcome("idle", job.status, detail=str(exc))
+        return Outcome(OutcomeKind.FAILED, job.status, detail=str(exc))
 
 
 def job_spec(job: Job) -> JobSpec:
@@ -266,36 +280,32 @@ def job_spec(job: Job) -> JobSpec:
     )
 
 
-# States in which our own code owes the job its next step; a job parked in one is re-nudged.
-OWED: frozenset[JobStatus] = frozenset({JobStatus.PENDING, JobStatus.UPLOADING, JobStatus.SUBMITTING})
-
-
 def stuck_jobs(session: Session, *, older_than: dt.datetime, limit: int = 500) -> list[str]:
     """Jobs parked in an in-between state since ``older_than``: their message was lost or their worker died.
 
     For our own states ``updated_at`` is the clock (every attempt moves it, so a job being retried
-    is left alone). A ``cancelling`` job is touched by every sweep, so its clock is the time it
+    is left alone). A ``cancelling`` job is touched by every poll, so its clock is the time it
     entered that state: past the threshold the cancel is simply sent again (it is idempotent).
     """
     return list(session.scalars(
         select(Job.id).where(or_(
-            and_(Job.status.in_([s.value for s in OWED]), Job.updated_at < older_than),
+            and_(Job.status.in_([s.value for s in OURS]), Job.updated_at < older_than),
             and_(Job.status == JobStatus.CANCELLING.value, Job.status_changed_at < older_than),
         )).order_by(Job.updated_at).limit(limit)))
 
 
 def reconcile(session: Session, *, stuck_before: dt.datetime, unsynced_before: dt.datetime
               ) -> tuple[list[str], list[str]]:
-    """Re-enqueue what the queue lost: an advance for stuck jobs, a sync for ones the sweep missed.
+    """Re-enqueue what the queue lost: an advance for stuck jobs, a sync for ones the poll missed.
 
     The messages go out after the caller commits (``core.dispatch``); returns (advanced, synced).
     """
     stuck = stuck_jobs(session, older_than=stuck_before)
     for job_id in stuck:
-        dispatch.defer(session, ADVANCE_TASK, job_id=job_id)
+        dispatch.defer(session, TaskName.ADVANCE_JOB, job_id=job_id)
     unsynced = overdue_at_provider(session, older_than=unsynced_before)
     for job_id in unsynced:
-        dispatch.defer(session, SYNC_TASK, job_id=job_id)
+        dispatch.defer(session, TaskName.SYNC_JOB, job_id=job_id)
     if stuck or unsynced:
         log.info("reconciler: re-enqueued %d stuck job(s), %d unsynced job(s)", len(stuck), len(unsynced))
     return stuck, unsynced

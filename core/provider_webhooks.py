@@ -24,7 +24,7 @@ from core.config import Settings
 from core.errors import BadRequest
 from core.models import Job, ProviderWebhookReceipt, utcnow
 from core.providers.webhooks import ProviderWebhookEvent, WebhookRejected, unwrap_openai_webhook
-from core.sync import SYNC_TASK
+from core.tasknames import TaskName
 
 log = logging.getLogger(__name__)
 
@@ -60,5 +60,5 @@ def receive_openai_webhook(session: Session, body: bytes, headers: Mapping[str, 
     if job is None:
         log.info("provider webhook %s names unknown provider job %s", event.id, event.provider_job_id)
         return event, None
-    dispatch.defer(session, SYNC_TASK, job_id=job.id)
+    dispatch.defer(session, TaskName.SYNC_JOB, job_id=job.id)
     return event, job

@@ -26,17 +26,18 @@ from core.evaluation import metrics as m
 from core.evaluation.examples import read_held_out
 from core.evaluation.pricing import estimate as evaluation_estimate
 from core.evaluation.service import EvaluationRequest, create_evaluation
+from core.evaluation.states import TERMINAL as EVALUATION_TERMINAL
 from core.evaluation.targets import Target, family_of
-from core.jobs import ADVANCE_SWEEP_TASK, HYPERPARAMETER_NAMES, JobRequest, check_request, create_job, request_cancel
+from core.jobs import HYPERPARAMETER_NAMES, JobRequest, check_request, create_job, request_cancel
 from core.models import Dataset, Evaluation, Job, JobMetric, Sweep, utcnow
 from core.scoping import get_owned, owned
-from core.states import TERMINAL, JobStatus
+from core.states import SWEEP_TERMINAL, TERMINAL, JobStatus, SweepStatus
 from core.storage import BlobStore
+from core.tasknames import TaskName
 
 log = logging.getLogger(__name__)
 
 MAX_POINTS = 100
-SWEEP_TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 
 
 def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -113,7 +114,7 @@ def create_sweep(session: Session, tenant_id: str, *, job: dict[str, Any], grid:
     if budget_usd is not None and money["total_usd"] > budget_usd:
         raise Unprocessable(f"the sweep is estimated at ${money['total_usd']:.4f}, over its budget "
                             f"${budget_usd:.4f}", details={"param": "budget_usd", "estimate": money})
-    sweep = Sweep(tenant_id=tenant_id, status="running", max_parallel=max_parallel, budget_usd=budget_usd,
+    sweep = Sweep(tenant_id=tenant_id, status=SweepStatus.RUNNING, max_parallel=max_parallel, budget_usd=budget_usd,
                   estimated_cost_usd=money["total_usd"],
                   points=[{"hyperparameters": p, "job_id": None} for p in points],
                   spec={"job": job, "grid": grid, "evaluation": evaluation, "rank_by": ranked_by, "estimate": money,
@@ -121,7 +122,7 @@ def create_sweep(session: Session, tenant_id: str, *, job: dict[str, Any], grid:
     session.add(sweep)
     session.flush()
     _announce(session, sweep, previous=None)
-    dispatch.defer(session, ADVANCE_SWEEP_TASK, sweep_id=sweep.id)
+    dispatch.defer(session, TaskName.ADVANCE_SWEEP, sweep_id=sweep.id)
     return sweep
 
 
@@ -131,13 +132,14 @@ def _run_request(job: dict[str, Any], point: dict[str, Any], provider: str) -> J
     return JobRequest(**base, hyperparameters=hyperparameters, provider=provider)
 
 
-def _announce(session: Session, sweep: Sweep, *, previous: str | None) -> None:
-    webhooks.announce(session, sweep.tenant_id, f"sweep.{sweep.status}", {
-        "sweep_id": sweep.id, "status": sweep.status, "previous_status": previous,
+def _announce(session: Session, sweep: Sweep, *, previous: SweepStatus | None) -> None:
+    webhooks.announce(session, sweep.tenant_id, f"sweep.{sweep.status.value}", {
+        "sweep_id": sweep.id, "status": sweep.status.value,
+        "previous_status": previous.value if previous else None,
         "at": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"), "runs": len(sweep.points)})
 
 
-def _end(session: Session, sweep: Sweep, status: str) -> None:
+def _end(session: Session, sweep: Sweep, status: SweepStatus) -> None:
     previous, sweep.status, sweep.finished_at = sweep.status, status, utcnow()
     session.flush()
     _announce(session, sweep, previous=previous)
@@ -165,15 +167,15 @@ def advance(session: Session, sweep_id: str, *, catalog: ModelCatalog, store: Bl
             continue
         latest = _latest_evaluation(session, job.id)
         if latest is None:
-            request = EvaluationRequest(**{k: v for k, v in evaluation_spec.items()})
+            request = EvaluationRequest(**evaluation_spec)
             try:
                 create_evaluation(session, sweep.tenant_id, job.id, request, catalog=catalog, store=store)
             except DomainError as exc:  # e.g. the held-out set changed: end the sweep, clearly
                 sweep.spec = {**spec, "error": {"message": exc.message, "details": exc.details}}
-                _end(session, sweep, "failed")
+                _end(session, sweep, SweepStatus.FAILED)
                 return sweep.status
             waiting += 1
-        elif latest.status not in SWEEP_TERMINAL:
+        elif latest.status not in EVALUATION_TERMINAL:
             waiting += 1
     for point in points:
         if active >= sweep.max_parallel:
@@ -186,7 +188,7 @@ def advance(session: Session, sweep_id: str, *, catalog: ModelCatalog, store: Bl
         except DomainError as exc:  # the data changed since the sweep was accepted: end it, clearly
             sweep.spec = {**spec, "error": {"message": exc.message, "details": exc.details}}
             sweep.points = points
-            _end(session, sweep, "failed")
+            _end(session, sweep, SweepStatus.FAILED)
             return sweep.status
         job.sweep_id = sweep.id
         point["job_id"] = job.id
@@ -194,7 +196,8 @@ def advance(session: Session, sweep_id: str, *, catalog: ModelCatalog, store: Bl
         active += 1
     sweep.points = points
     if active == 0 and waiting == 0 and all(p["job_id"] for p in points):
-        _end(session, sweep, "succeeded" if any(j.status == "succeeded" for j in jobs.values()) else "failed")
+        _end(session, sweep, SweepStatus.SUCCEEDED if any(j.status == JobStatus.SUCCEEDED for j in jobs.values())
+             else SweepStatus.FAILED)
     session.flush()
     return sweep.status
 
@@ -202,11 +205,11 @@ def advance(session: Session, sweep_id: str, *, catalog: ModelCatalog, store: Bl
 def request_cancel_sweep(session: Session, tenant_id: str, sweep_id: str) -> Sweep:
     sweep = get_owned(session, Sweep, tenant_id, sweep_id, for_update=True)
     if sweep.status in SWEEP_TERMINAL:
-        raise Conflict(f"sweep {sweep_id} is already {sweep.status}", details={"status": sweep.status})
+        raise Conflict(f"sweep {sweep_id} is already {sweep.status.value}", details={"status": sweep.status.value})
     for job in session.scalars(owned(Job, tenant_id).where(Job.sweep_id == sweep.id)):
         if JobStatus(job.status) not in TERMINAL and job.status != JobStatus.CANCELLING.value:
             request_cancel(session, tenant_id, job.id)
-    _end(session, sweep, "cancelled")
+    _end(session, sweep, SweepStatus.CANCELLED)
     return sweep
 
 
@@ -245,4 +248,5 @@ def ranking(session: Session, sweep: Sweep) -> list[dict[str, Any]]:
 
 
 def active_sweep_ids(session: Session, limit: int = 200) -> list[str]:
-    return list(session.scalars(select(Sweep.id).where(Sweep.status == "running").order_by(Sweep.id).limit(limit)))
+    return list(session.scalars(select(Sweep.id).where(Sweep.status == SweepStatus.RUNNING)
+                                .order_by(Sweep.id).limit(limit)))

@@ -1,6 +1,6 @@
-"""Following jobs at the provider: the batched sweep of DESIGN §2, and single-job syncs.
+"""Following jobs at the provider: the batched poll of DESIGN §2, and single-job syncs.
 
-The sweep is built to cost few provider calls however many jobs are active:
+The poll is built to cost few provider calls however many jobs are active:
 
 - one listing of provider jobs, 100 a page, newest first, paging only until every active job was
   seen or the page reaches past the creation of the oldest active one;
@@ -9,12 +9,12 @@ The sweep is built to cost few provider calls however many jobs are active:
   whose status changed, newest first, stopping at the newest event already stored;
 - checkpoints once, when a job is seen finished;
 - a final sync for every job that became terminal some other way (a cancel, an adoption, the
-  ceiling): the move to a terminal state records ``final_sync_owed`` in the row, and each sweep
+  ceiling): the move to a terminal state records ``final_sync_owed`` in the row, and each poll
   settles those debts by fetching the remaining events and the checkpoints, so no path leaves a
   terminal job without its history, and a crash in between only delays it.
 
 Each job is then written in its own short transaction under its claim (``core.claims``), so one
-busy or failing job never holds up the others, and a sweep that dies half-way loses nothing:
+busy or failing job never holds up the others, and a poll that dies half-way loses nothing:
 the next one fetches again from the newest stored event.
 """
 
@@ -35,15 +35,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import dispatch, overfitting
 from core.claims import claim_job, still_in
 from core.config import get_settings
-from core.jobs import ADVANCE_TASK, Actor, history_settled, observe_provider_status
-from core.models import Checkpoint, Job, JobEvent, JobMetric, utcnow
+from core.jobs import Actor, history_settled, observe_provider_status
+from core.models import Checkpoint, Job, JobEvent, JobMetric, job_error, utcnow
 from core.providers.base import Provider, ProviderCheckpoint, ProviderEvent, ProviderJob
 from core.providers.errors import ProviderError, ProviderNotFoundError
-from core.states import AT_PROVIDER, OURS, TERMINAL, JobStatus, from_provider, is_allowed
+from core.states import AT_PROVIDER, OURS, TERMINAL, JobStatus, is_provider_status, next_status
+from core.tasknames import TaskName
 
 log = logging.getLogger(__name__)
 
-SYNC_TASK = "finetuner.sync_job"
 PAGE_SIZE = 100
 # Provider timestamps are whole seconds and clocks drift: page a little past our own creation time.
 CREATION_MARGIN = dt.timedelta(seconds=60)
@@ -54,8 +54,8 @@ ProviderFor = Callable[[str], Provider]
 
 
 @dataclass
-class SweepReport:
-    """What one sweep of one provider did; the call counts are what the batching is judged by."""
+class PollReport:
+    """What one poll of one provider did; the call counts are what the batching is judged by."""
 
     provider: str
     active: int = 0
@@ -104,26 +104,12 @@ def apply_snapshot(session: Session, job: Job, remote: ProviderJob, *, actor: Ac
     if resolved is not None and resolved != job.resolved_hyperparameters:
         job.resolved_hyperparameters = resolved
     if remote.error is not None and remote.status == "failed":
-        job.error = {"code": remote.error.code, "message": remote.error.message, "param": remote.error.param}
-    try:
-        from_provider(remote.status)
-    except ValueError:
+        job.error = job_error(remote.error.code, remote.error.message, remote.error.param)
+    if not is_provider_status(remote.status):
         log.warning("job %s: provider %s reports unknown status %r; ignored", job.id, job.provider, remote.status)
         return False
     return observe_provider_status(session, job, remote.status, reason=f"provider reports {remote.status}",
                                    actor=actor)
-
-
-def will_change(current: str, provider_status: str) -> bool:
-    """Whether :func:`apply_snapshot` would move a job in ``current`` given this provider status."""
-    try:
-        observed = from_provider(provider_status)
-    except ValueError:
-        return False
-    status = JobStatus(current)
-    if observed == status or status in TERMINAL or (status == JobStatus.CANCELLING and observed not in TERMINAL):
-        return False
-    return is_allowed(status, observed)
 
 
 def _resolved_hyperparameters(remote: ProviderJob) -> dict[str, Any] | None:
@@ -220,9 +206,9 @@ class Syncer:
         self.provider_for = provider_for
         self.lock_dir = lock_dir
 
-    # ---------------------------------------------------------------- the sweep
+    # ---------------------------------------------------------------- the poll
 
-    def sweep(self) -> list[SweepReport]:
+    def poll(self) -> list[PollReport]:
         """Sync every job the provider holds, provider by provider."""
         with self.sessions() as session:
             rows = session.execute(
@@ -235,22 +221,22 @@ class Syncer:
             by_provider.setdefault(provider_name, []).append(_Active(job_id, provider_job_id, status, created_at))
         reports = []
         for provider_name, active in sorted(by_provider.items()):
-            report = SweepReport(provider=provider_name, active=len(active))
+            report = PollReport(provider=provider_name, active=len(active))
             try:
-                self._sweep_provider(self.provider_for(provider_name), active, report)
+                self._poll_provider(self.provider_for(provider_name), active, report)
             except ProviderError as exc:
                 report.errors.append(f"listing failed: {exc}")
-                log.warning("sweep of %s stopped: %s", provider_name, exc)
+                log.warning("poll of %s stopped: %s", provider_name, exc)
             reports.append(report)
         self._settle_final_syncs(reports)
         return reports
 
     # ---------------------------------------------------------------- final syncs owed
 
-    def _settle_final_syncs(self, reports: list[SweepReport], limit: int = 100) -> None:
+    def _settle_final_syncs(self, reports: list[PollReport], limit: int = 100) -> None:
         """Fetch the rest of each owed terminal job's history and clear its debt (oldest first).
 
-        A provider error leaves the debt for the next sweep; a job the provider no longer knows has
+        A provider error leaves the debt for the next poll; a job the provider no longer knows has
         nothing left to fetch, so its debt is dropped.
         """
         with self.sessions() as session:
@@ -261,11 +247,11 @@ class Syncer:
         for job_id, provider_name, provider_job_id in rows:
             report = by_provider.get(provider_name)
             if report is None:
-                report = by_provider[provider_name] = SweepReport(provider=provider_name)
+                report = by_provider[provider_name] = PollReport(provider=provider_name)
                 reports.append(report)
             self._settle(self.provider_for(provider_name), job_id, provider_job_id, report)
 
-    def _settle(self, provider: Provider, job_id: str, provider_job_id: str | None, report: SweepReport) -> None:
+    def _settle(self, provider: Provider, job_id: str, provider_job_id: str | None, report: PollReport) -> None:
         events: list[ProviderEvent] = []
         checkpoints: list[ProviderCheckpoint] = []
         if provider_job_id is not None:
@@ -280,7 +266,7 @@ class Syncer:
                 log.warning("job %s: provider job %s is gone; its final sync is dropped", job_id, provider_job_id)
             except ProviderError as exc:
                 report.errors.append(f"{job_id}: final sync: {exc}")
-                log.warning("job %s: final sync failed, kept for the next sweep: %s", job_id, exc)
+                log.warning("job %s: final sync failed, kept for the next poll: %s", job_id, exc)
                 return
         with self.sessions() as session, claim_job(session, job_id, lock_dir=self.lock_dir) as job:
             if job is None or not job.final_sync_owed:
@@ -296,7 +282,7 @@ class Syncer:
         report.metrics_stored += added_metrics
         report.settled += 1
 
-    def _sweep_provider(self, provider: Provider, active: list[_Active], report: SweepReport) -> None:
+    def _poll_provider(self, provider: Provider, active: list[_Active], report: PollReport) -> None:
         wanted = {row.provider_job_id: row for row in active}
         seen = self._list_until_oldest(provider, wanted, report)
         quiet: list[_Active] = []
@@ -313,14 +299,14 @@ class Syncer:
                 except ProviderError as exc:
                     report.errors.append(f"{row.id}: {exc}")
                     continue
-            if remote.status != "running" and not will_change(row.status, remote.status):
+            if remote.status != "running" and next_status(row.status, remote.status) is None:
                 quiet.append(row)  # nothing to fetch or write but "seen now"
                 continue
             self._sync_one(provider, row, remote, report)
         self._mark_synced(quiet)
 
     def _mark_synced(self, rows: list[_Active]) -> None:
-        """One statement for every job seen unchanged (most of them, in a typical sweep)."""
+        """One statement for every job seen unchanged (most of them, in a typical poll)."""
         if not rows:
             return
         now = utcnow()
@@ -331,7 +317,7 @@ class Syncer:
                                 .values(last_synced_at=now).execution_options(synchronize_session=False))
             session.commit()
 
-    def _list_until_oldest(self, provider: Provider, wanted: dict[str, _Active], report: SweepReport
+    def _list_until_oldest(self, provider: Provider, wanted: dict[str, _Active], report: PollReport
                            ) -> dict[str, ProviderJob]:
         oldest = min(row.created_at for row in wanted.values()) - CREATION_MARGIN
         seen: dict[str, ProviderJob] = {}
@@ -355,17 +341,17 @@ class Syncer:
         """
         with self.sessions() as session:
             job = session.get(Job, job_id)
-            if job is None or JobStatus(job.status) in TERMINAL:
+            if job is None or job.status in TERMINAL:
                 return False
             provider_job_id = job.provider_job_id
-            if provider_job_id is None or JobStatus(job.status) in OURS:
-                dispatch.defer(session, ADVANCE_TASK, job_id=job.id)
+            if provider_job_id is None or job.status in OURS:
+                dispatch.defer(session, TaskName.ADVANCE_JOB, job_id=job.id)
                 session.commit()
                 return False
             row = _Active(job.id, provider_job_id, job.status, job.created_at)
             provider_name = job.provider
         provider = self.provider_for(provider_name)
-        report = SweepReport(provider=provider_name, active=1)
+        report = PollReport(provider=provider_name, active=1)
         try:
             report.get_calls += 1
             remote = provider.get_job(row.provider_job_id)
@@ -375,9 +361,9 @@ class Syncer:
         self._sync_one(provider, row, remote, report)
         return True
 
-    def _sync_one(self, provider: Provider, row: _Active, remote: ProviderJob, report: SweepReport) -> None:
+    def _sync_one(self, provider: Provider, row: _Active, remote: ProviderJob, report: PollReport) -> None:
         """Fetch what this job needs (events, checkpoints), then write it all in one transaction."""
-        changed = will_change(row.status, remote.status)
+        changed = next_status(row.status, remote.status) is not None
         wants_events = remote.status == "running" or changed
         finished = changed and JobStatus(remote.status) in TERMINAL
         try:
@@ -397,7 +383,7 @@ class Syncer:
             return
         with self.sessions() as session, claim_job(session, row.id, lock_dir=self.lock_dir) as job:
             if job is None or job.status != row.status or not still_in(session, job, row.status):
-                report.busy += 1  # someone else is moving it; the next sweep looks again
+                report.busy += 1  # someone else is moving it; the next poll looks again
                 session.rollback()
                 return
             added_events, added_metrics = store_events(session, job, events)
@@ -413,7 +399,7 @@ class Syncer:
 
 
 def overdue_at_provider(session: Session, *, older_than: dt.datetime, limit: int = 500) -> list[str]:
-    """Jobs the provider holds whose last sync is older than ``older_than`` (the sweep missed them)."""
+    """Jobs the provider holds whose last sync is older than ``older_than`` (the poll missed them)."""
     synced = func.coalesce(Job.last_synced_at, Job.status_changed_at)
     return list(session.scalars(
         select(Job.id).where(Job.status.in_([s.value for s in AT_PROVIDER]), Job.provider_job_id.is_not(None),

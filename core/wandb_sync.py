@@ -23,10 +23,11 @@ from core import dispatch
 from core.config import Settings
 from core.models import Job, JobMetric
 from core.states import TERMINAL, JobStatus
+from core.tasknames import TaskName
 
 log = logging.getLogger(__name__)
 
-WANDB_TASK = "finetuner.sync_wandb"
+
 SERIES = ("train_loss", "train_mean_token_accuracy", "valid_loss", "valid_mean_token_accuracy", "full_valid_loss",
           "full_valid_mean_token_accuracy")
 
@@ -38,7 +39,7 @@ def wants_sync(job: Job) -> bool:
 def defer_if_wanted(session: Session, job: Job) -> None:
     """Called by the job service when a job ends: nudge the W&B task after the commit."""
     if wants_sync(job):
-        dispatch.defer(session, WANDB_TASK, job_id=job.id)
+        dispatch.defer(session, TaskName.SYNC_WANDB, job_id=job.id)
 
 
 def provider_entry(wandb: dict[str, Any]) -> dict[str, Any]:
@@ -80,9 +81,9 @@ def log_job(session: Session, job_id: str, settings: Settings) -> Path | None:
             values = {name: value for name, value in zip(SERIES, row[1:], strict=True) if value is not None}
             if values:
                 run.log(values, step=int(row[0]))
-        run.summary.update({"status": job.status, "fine_tuned_model": job.fine_tuned_model,
+        run.summary.update({"status": job.status.value, "fine_tuned_model": job.fine_tuned_model,
                             "trained_tokens": job.trained_tokens, "estimated_cost_usd": job.estimated_cost_usd,
-                            "metrics_points": len(rows), "error": (job.error or {}).get("message")})
+                            "metrics_points": len(rows), "error": job.error["message"] if job.error else None})
         run_dir = Path(run.dir).parent
         run.finish()
     except Exception as exc:  # W&B's trouble never becomes the job's

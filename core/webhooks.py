@@ -12,7 +12,6 @@ import base64
 import datetime as dt
 import json
 import logging
-import random
 import secrets
 import time
 from dataclasses import dataclass
@@ -24,16 +23,18 @@ from sqlalchemy.orm import Session
 from standardwebhooks import Webhook as Signer
 
 from core import crypto, dispatch, telemetry
+from core.backoff import Backoff
+from core.claims import skip_locked
 from core.config import Settings, get_settings
 from core.errors import Unprocessable
 from core.models import Webhook, WebhookAttempt, WebhookDelivery, utcnow
 from core.scoping import get_owned, owned, page
 from core.ssrf import post_checked, resolve_target
-from core.states import JobStatus
+from core.states import DeliveryStatus, JobStatus
+from core.tasknames import TaskName
 
 log = logging.getLogger(__name__)
 
-DELIVER_TASK = "finetuner.deliver_webhook"
 JOB_EVENTS = tuple(f"job.{status.value}" for status in JobStatus)
 EVALUATION_EVENTS = tuple(f"evaluation.{s}" for s in ("queued", "running", "succeeded", "failed", "cancelled"))
 SWEEP_EVENTS = tuple(f"sweep.{s}" for s in ("running", "succeeded", "failed", "cancelled"))
@@ -139,15 +140,18 @@ def announce(session: Session, tenant_id: str, event_type: str, data: dict[str, 
     if deliveries:
         session.flush()
         for delivery in deliveries:
-            dispatch.defer(session, DELIVER_TASK, delivery_id=delivery.id)
+            dispatch.defer(session, TaskName.DELIVER_WEBHOOK, delivery_id=delivery.id)
     return deliveries
 
 
-def retry_delay_seconds(attempts: int, settings: Settings | None = None) -> float:
+def redelivery_backoff(settings: Settings | None = None) -> Backoff:
     """Exponential (x4) from the configured base, capped at 4 h, with ±10 % jitter."""
     base = (settings or get_settings()).webhook_retry_base_seconds
-    delay = min(base * 4 ** max(attempts - 1, 0), MAX_RETRY_DELAY_SECONDS)
-    return float(delay * random.uniform(0.9, 1.1))
+    return Backoff(initial=base, factor=4.0, cap=MAX_RETRY_DELAY_SECONDS, jitter=(0.9, 1.1))
+
+
+def retry_delay_seconds(attempts: int, settings: Settings | None = None) -> float:
+    return redelivery_backoff(settings).delay(attempts)
 
 
 def body_for(delivery: WebhookDelivery) -> str:
@@ -182,16 +186,14 @@ def _send(url: str, secret: str, delivery: WebhookDelivery, settings: Settings) 
 def claim(session: Session, delivery_id: str, *, lease_seconds: float, settings: Settings | None = None
           ) -> tuple[WebhookDelivery, str, str] | None:
     """Lease a due delivery (pushing its next attempt past the lease) so no one else sends it meanwhile."""
-    query = select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    delivery = session.scalars(query).first()
+    delivery = session.scalars(skip_locked(session, select(WebhookDelivery).where(WebhookDelivery.id == delivery_id))
+                               ).first()
     now = utcnow()
-    if delivery is None or delivery.status != "pending" or delivery.next_attempt_at > now:
+    if delivery is None or delivery.status != DeliveryStatus.PENDING or delivery.next_attempt_at > now:
         return None
     webhook = session.get(Webhook, delivery.webhook_id)
     if webhook is None or webhook.deleted_at is not None:
-        delivery.status = "failed"
+        delivery.status = DeliveryStatus.FAILED
         return None
     delivery.next_attempt_at = now + dt.timedelta(seconds=lease_seconds)
     return delivery, webhook.url, crypto.decrypt(webhook.secret_encrypted, settings)
@@ -216,12 +218,12 @@ def deliver(delivery_id: str, *, session_factory: Any, settings: Settings | None
                                    latency_ms=round(result.latency_ms, 2), error=result.error))
         now = utcnow()
         if result.ok:
-            row.status, row.delivered_at = "delivered", now
+            row.status, row.delivered_at = DeliveryStatus.DELIVERED, now
         elif now - row.created_at > dt.timedelta(hours=settings.webhook_max_age_hours):
-            row.status = "failed"
+            row.status = DeliveryStatus.FAILED
         else:
             row.next_attempt_at = now + dt.timedelta(seconds=retry_delay_seconds(row.attempts, settings))
-        outcome = "delivered" if result.ok else "gave_up" if row.status == "failed" else "will_retry"
+        outcome = "delivered" if result.ok else "gave_up" if row.status == DeliveryStatus.FAILED else "will_retry"
     telemetry.WEBHOOK_DELIVERIES.labels(outcome).inc()
     log.info("webhook delivery %s attempt: status=%s error=%s", delivery_id, result.status_code, result.error)
     return result
@@ -229,7 +231,7 @@ def deliver(delivery_id: str, *, session_factory: Any, settings: Settings | None
 
 def due_delivery_ids(session: Session, *, limit: int = 100) -> list[str]:
     """Deliveries whose next attempt is due: the beat re-enqueues them (the queue is only a nudge)."""
-    query = (select(WebhookDelivery.id).where(WebhookDelivery.status == "pending",
+    query = (select(WebhookDelivery.id).where(WebhookDelivery.status == DeliveryStatus.PENDING,
                                               WebhookDelivery.next_attempt_at <= utcnow())
              .order_by(WebhookDelivery.next_attempt_at).limit(limit))
     return list(session.scalars(query))

@@ -368,7 +368,7 @@ class EmulatorState:
             return None, entry.encoding
 
     # ------------------------------------------------------------------ JobHost
-    def store_result_file(self, job: Job, content: bytes, created_at: float) -> str:
+    def store_result_file(self, _job: Job, content: bytes, created_at: float) -> str:
         record = self.files.add("step_metrics.csv", "fine-tune-results", content, created_at)
         self._dirty_files.add(record.id)
         return record.id

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.api",
     "tests.fixtures.service",
     "tests.fixtures.browser",
+    "tests.fixtures.db",
 ]

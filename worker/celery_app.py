@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 from collections.abc import Callable
 from typing import Any, cast
@@ -24,15 +23,13 @@ from celery.signals import setup_logging, task_postrun, task_prerun, task_retry,
 
 from core import dispatch
 from core.config import Settings, get_settings
+from core.tasknames import TASK_MODULES, TaskName
 from worker.locks import is_redis
 from worker.schedule import beat_schedule
 
 log = logging.getLogger(__name__)
 
 QUEUE = "finetuner"
-TASK_MODULES = ("worker.tasks.pipeline", "worker.tasks.sync", "worker.tasks.wandb_sync")
-# Task modules other parts of the service add; included when present so this app stays the only one.
-OPTIONAL_TASK_MODULES = ("worker.tasks.webhooks", "worker.tasks.evaluation", "worker.tasks.sweeps")
 
 
 def max_retry_delay(settings: Settings) -> float:
@@ -50,12 +47,8 @@ def broker_transport_options(settings: Settings) -> dict[str, Any]:
     return {}
 
 
-def task_modules() -> list[str]:
-    return [*TASK_MODULES, *(m for m in OPTIONAL_TASK_MODULES if importlib.util.find_spec(m) is not None)]
-
-
 def make_celery(settings: Settings) -> Celery:
-    app = Celery("finetuner", broker=settings.broker_url, include=task_modules())
+    app = Celery("finetuner", broker=settings.broker_url, include=list(TASK_MODULES))
     hard_limit = settings.task_time_limit_seconds
     app.conf.update(
         broker_transport_options=broker_transport_options(settings),
@@ -88,9 +81,9 @@ def make_celery(settings: Settings) -> Celery:
 celery_app = make_celery(get_settings())
 
 
-def task(name: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
-    """``celery_app.task`` under an explicit name (messages name tasks, so names are API)."""
-    return cast(Callable[[Callable[..., Any]], Any], celery_app.task(name=name, **options))
+def task(name: TaskName, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``celery_app.task`` under a name from ``core.tasknames`` (messages name tasks, so names are API)."""
+    return cast(Callable[[Callable[..., Any]], Any], celery_app.task(name=str(name), **options))
 
 
 def _connect(signal: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:

@@ -1,4 +1,4 @@
-"""Named locks for periodic work: one beat acting, one sweep at a time — and none outliving its holder.
+"""Named locks for periodic work: one beat acting, one poll at a time — and none outliving its holder.
 
 With a Redis broker the lock lives in Redis (``SET NX PX`` with a token, through redis-py's
 ``Lock``), so beats and workers on different hosts agree. A Redis key cannot see its holder die, so
@@ -7,7 +7,7 @@ by a daemon thread for a periodic task (:meth:`RedisLock.acquire` with ``renew=T
 hangs is killed by Celery's hard time limit, and the thread with it), by each tick for the beat
 leader (a beat whose loop hangs must lose leadership). A SIGKILLed holder renews nothing, so its
 lock lapses within one TTL and the next run after that goes ahead: within two periods of the kill,
-where a TTL of the task time limit (900 s) used to stop the sweep and the reconciler for 15 minutes.
+where a TTL of the task time limit (900 s) used to stop the poll and the reconciler for 15 minutes.
 
 Without Redis (the embedded default: everything on one machine) it is an ``flock`` on a file under
 ``<var_dir>/locks``, which the kernel releases when the holder dies — no stale lock survives a crash.

@@ -5,7 +5,7 @@ Every periodic task is a short "check for work" task that carries ``expires`` eq
 a message that waited longer than that is dropped (the next one is already on its way), so a
 backlog never turns into a burst. Two beats may run (a second ``worker -B``, a rolling deploy):
 :class:`LeaderScheduler` sends only while it holds the ``beat`` lock, renewed every tick. The
-tasks also take their own lock, so a slow sweep never overlaps the next one either.
+tasks also take their own lock, so a slow poll never overlaps the next one either.
 """
 
 from __future__ import annotations
@@ -16,34 +16,31 @@ from typing import Any
 from celery.beat import Scheduler
 
 from core.config import Settings, get_settings
+from core.tasknames import TaskName
 from worker.locks import NamedLock, named_lock
 
 log = logging.getLogger(__name__)
 
-SWEEP_TASK = "finetuner.sweep"
-RECONCILE_TASK = "finetuner.reconcile"
-RECONCILE_EVALUATIONS_TASK = "finetuner.reconcile_evaluations"
-RECONCILE_SWEEPS_TASK = "finetuner.reconcile_sweeps"
 # A message younger than this is never expired, whatever the period: the embedded broker polls once
 # a second, so a sub-second expiry would drop most messages before a worker could see them.
 MIN_EXPIRES_SECONDS = 3.0
-# Other periodic tasks (webhook delivery, evaluations) register here by name: {entry: (task, period_seconds)}.
-EXTRA_PERIODIC: dict[str, tuple[str, float]] = {
-    "deliver-due-webhooks": ("finetuner.deliver_due_webhooks", 10.0),
+# Periodic tasks with a fixed period (webhook delivery, and evaluations' as they come): {entry: (task, seconds)}.
+EXTRA_PERIODIC: dict[str, tuple[TaskName, float]] = {
+    "deliver-due-webhooks": (TaskName.DELIVER_DUE_WEBHOOKS, 10.0),
 }
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """The beat schedule (the scheduler leaves out entries whose task is not registered)."""
-    entries: dict[str, tuple[str, float]] = {
-        "sweep-active-jobs": (SWEEP_TASK, settings.sweep_interval_seconds),
-        "reconcile-stuck-jobs": (RECONCILE_TASK, settings.reconcile_interval_seconds),
-        "reconcile-evaluations": (RECONCILE_EVALUATIONS_TASK, settings.reconcile_interval_seconds),
-        "reconcile-sweeps": (RECONCILE_SWEEPS_TASK, settings.reconcile_interval_seconds),
+    entries: dict[str, tuple[TaskName, float]] = {
+        "poll-active-jobs": (TaskName.POLL, settings.poll_interval_seconds),
+        "reconcile-stuck-jobs": (TaskName.RECONCILE, settings.reconcile_interval_seconds),
+        "reconcile-evaluations": (TaskName.RECONCILE_EVALUATIONS, settings.reconcile_interval_seconds),
+        "reconcile-sweeps": (TaskName.RECONCILE_SWEEPS, settings.reconcile_interval_seconds),
         **EXTRA_PERIODIC,
     }
     return {
-        name: {"task": task, "schedule": period, "options": {"expires": max(period, MIN_EXPIRES_SECONDS)}}
+        name: {"task": str(task), "schedule": period, "options": {"expires": max(period, MIN_EXPIRES_SECONDS)}}
         for name, (task, period) in entries.items()
     }
 
@@ -59,11 +56,12 @@ class LeaderScheduler(Scheduler):  # type: ignore[misc]  # celery ships no types
         super().__init__(*args, **kwargs)
 
     def setup_schedule(self) -> None:
-        """Drop entries whose task is not registered here (an optional module not installed)."""
+        """Drop entries whose task is not registered here, loudly: every name in ``core.tasknames`` is
+        registered by ``worker.celery_app``'s includes (a test checks it), so a miss is a bug."""
         super().setup_schedule()
         known = set(self.app.tasks)
         for name in [name for name, entry in self.schedule.items() if entry.task not in known]:
-            log.info("beat: no task %s registered; entry %s left out", self.schedule[name].task, name)
+            log.error("beat: no task %s registered; entry %s left out", self.schedule[name].task, name)
             del self.schedule[name]
 
     def tick(self, *args: Any, **kwargs: Any) -> float:

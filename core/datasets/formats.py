@@ -210,11 +210,11 @@ def _check_conversation(holder: dict[str, Any], prefix: str, out: Checked, *, ne
     return {key: value for key, value in holder.items() if key in CHAT_KEYS}
 
 
-def check_chat(example: dict[str, Any], out: Checked, system_prompt: str | None = None) -> dict[str, Any] | None:
+def check_chat(example: dict[str, Any], out: Checked, _system_prompt: str | None = None) -> dict[str, Any] | None:
     return _check_conversation(example, "", out, needs_assistant=True)
 
 
-def check_preference(example: dict[str, Any], out: Checked, system_prompt: str | None = None
+def check_preference(example: dict[str, Any], out: Checked, _system_prompt: str | None = None
                      ) -> dict[str, Any] | None:
     source = example.get("input")
     if not isinstance(source, dict):

@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core import idempotency
 from core.catalog import ModelCatalog
 from core.datasets.ingest import ingest
 from core.datasets.sniff import UnsupportedFile, refuse_non_dataset
@@ -28,6 +28,7 @@ from core.datasets.split import part_sizes, split_file
 from core.errors import Conflict, PayloadTooLarge, Unprocessable
 from core.models import Dataset
 from core.scoping import get_owned, owned, page
+from core.states import DatasetStatus
 from core.storage import CHUNK, BlobStore, StoredBlob
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ class DatasetOptions:
 @dataclass
 class Validation:
     format: str
-    status: Literal["valid", "invalid"]
+    status: DatasetStatus
     num_examples: int
     report: dict[str, Any]
     canonical: StoredBlob | None = None
@@ -149,7 +150,7 @@ def validate_upload(path: Path, options: DatasetOptions, store: BlobStore,
     finally:
         canonical_tmp.unlink(missing_ok=True)
     report = result.report
-    return Validation(format=report.format, status="valid" if report.valid else "invalid",
+    return Validation(format=report.format, status=DatasetStatus.VALID if report.valid else DatasetStatus.INVALID,
                       num_examples=report.num_examples, report=report.model_dump(mode="json"), canonical=canonical)
 
 
@@ -175,11 +176,10 @@ def create_dataset(
     name = (options.name or staged.filename or "dataset.jsonl").strip() or "dataset.jsonl"
     options = replace(options, name=name)
     fingerprint = options.fingerprint(staged.sha256)
-    if idempotency_key is not None:
-        existing = _dataset_for_key(session, tenant_id, idempotency_key)
-        if existing is not None:
-            staged.discard()
-            return _replay(existing, fingerprint, idempotency_key), False
+    existing = idempotency.replayed(session, Dataset, tenant_id, idempotency_key, fingerprint, what="upload")
+    if existing is not None:
+        staged.discard()
+        return existing, False
     blob = store.adopt(staged.path, staged.sha256, staged.size)
     validation = validate_upload(blob.path, options, store, catalog)
     dataset = Dataset(
@@ -189,29 +189,14 @@ def create_dataset(
         format=validation.format, num_examples=validation.num_examples, status=validation.status,
         report=validation.report, idempotency_key=idempotency_key, request_hash=fingerprint,
     )
-    try:
-        with session.begin_nested():
-            session.add(dataset)
-            session.flush()
-    except IntegrityError:
-        winner = _dataset_for_key(session, tenant_id, idempotency_key) if idempotency_key else None
-        if winner is None:
-            raise
-        return _replay(winner, fingerprint, idempotency_key or ""), False
+    dataset, created = idempotency.insert_once(session, dataset, key=idempotency_key, fingerprint=fingerprint,
+                                               what="upload")
+    if not created:
+        return dataset, False
     log.info("dataset %s stored for tenant %s: %s, %d examples", dataset.id, tenant_id, dataset.status,
              dataset.num_examples)
     return dataset, True
 
-
-def _dataset_for_key(session: Session, tenant_id: str, key: str) -> Dataset | None:
-    return session.scalars(owned(Dataset, tenant_id).where(Dataset.idempotency_key == key)).first()
-
-
-def _replay(dataset: Dataset, fingerprint: str, key: str) -> Dataset:
-    if dataset.request_hash != fingerprint:
-        raise Unprocessable(f"Idempotency-Key {key!r} was already used with a different upload",
-                            details={"param": "Idempotency-Key", "dataset_id": dataset.id})
-    return dataset
 
 
 def first_errors(dataset: Dataset, limit: int = 5) -> tuple[str, list[dict[str, Any]]]:
@@ -267,7 +252,7 @@ def split_dataset(
     time instead of new rows. Each child is validated like an upload and records its parent and role.
     """
     parent = get_dataset(session, tenant_id, dataset_id)
-    if parent.status != "valid" or parent.canonical_sha256 is None:
+    if parent.status != DatasetStatus.VALID or parent.canonical_sha256 is None:
         listed, errors = first_errors(parent)
         raise Unprocessable(f"dataset {dataset_id} is invalid and cannot be split: {listed}",
                             details={"param": "dataset_id", "errors": errors})

@@ -23,6 +23,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.claims import skip_locked
 from core.evaluation import metrics as m
 from core.evaluation.pricing import cost_usd
 from core.evaluation.service import finish, transition
@@ -82,8 +83,8 @@ class EvaluationRunner:
 
     def _claim(self, evaluation_id: str) -> tuple[Outcome | None, int]:
         with self._sessions() as session:
-            evaluation = session.scalars(select(Evaluation).where(Evaluation.id == evaluation_id)
-                                         .with_for_update(skip_locked=True)).first()
+            evaluation = session.scalars(skip_locked(session, select(Evaluation)
+                                                     .where(Evaluation.id == evaluation_id))).first()
             if evaluation is None:
                 exists = session.get(Evaluation, evaluation_id) is not None
                 return Outcome("busy" if exists else "missing"), 0

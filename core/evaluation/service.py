@@ -28,10 +28,10 @@ from core.evaluation.targets import BASELINE_KEY, Target, resolve_targets
 from core.models import Dataset, Evaluation, EvaluationItem, Job, utcnow
 from core.scoping import get_owned, owned, page
 from core.storage import BlobStore
+from core.tasknames import TaskName
 
 log = logging.getLogger(__name__)
 
-RUN_TASK = "finetuner.run_evaluation"
 DEFAULT_RANK_BY: dict[m.Task, str] = {"number": "rmse", "label": "accuracy", "text": "token_f1",
                                       "json": "field_match"}
 
@@ -69,7 +69,7 @@ def transition(session: Session, evaluation: Evaluation, target: EvaluationStatu
         raise InvalidEvaluationTransition(f"evaluation {evaluation.id} cannot move from {current.value} to "
                                           f"{target.value}", details={"from": current.value, "to": target.value})
     now = utcnow()
-    evaluation.status = target.value
+    evaluation.status = target
     if target == EvaluationStatus.RUNNING and evaluation.started_at is None:
         evaluation.started_at = now
     if target in TERMINAL:
@@ -171,7 +171,7 @@ def create_evaluation(session: Session, tenant_id: str, job_id: str, request: Ev
     evaluation.completed_items = done
     session.flush()
     announce(session, evaluation, previous=None, reason="created")
-    dispatch.defer(session, RUN_TASK, evaluation_id=evaluation.id)
+    dispatch.defer(session, TaskName.RUN_EVALUATION, evaluation_id=evaluation.id)
     return evaluation
 
 
@@ -252,7 +252,7 @@ def finish(session: Session, evaluation: Evaluation, target: EvaluationStatus, *
            error: dict[str, Any] | None = None) -> None:
     """Recompute results from the items, then move to ``target`` (or, if already cancelled, just refresh)."""
     evaluation.results, evaluation.best = compute_results(session, evaluation)
-    _refresh_totals(session, evaluation)
+    _refresh_totals(evaluation)
     if error is not None:
         evaluation.error = error
     if EvaluationStatus(evaluation.status) in TERMINAL:
@@ -261,7 +261,7 @@ def finish(session: Session, evaluation: Evaluation, target: EvaluationStatus, *
     transition(session, evaluation, target, reason=reason)
 
 
-def _refresh_totals(session: Session, evaluation: Evaluation) -> None:
+def _refresh_totals(evaluation: Evaluation) -> None:
     results = evaluation.results or {}
     evaluation.prompt_tokens = sum(r["prompt_tokens"] for r in results.values())
     evaluation.completion_tokens = sum(r["completion_tokens"] for r in results.values())
@@ -288,5 +288,5 @@ def target_of(evaluation: Evaluation, key: str) -> Target:
     raise KeyError(key)
 
 
-__all__ = ["BASELINE_KEY", "RUN_TASK", "EvaluationRequest", "create_evaluation", "finish", "get_evaluation",
+__all__ = ["BASELINE_KEY", "EvaluationRequest", "create_evaluation", "finish", "get_evaluation",
            "list_items", "request_cancel", "transition"]

@@ -13,6 +13,7 @@ the provider but its answer did not reach us: timeout, dropped connection, 5xx):
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -148,7 +149,7 @@ class OpenAIProvider:
         return result
 
     def _call(self, operation: str, call: Callable[[], T], adopt: Callable[[], T | None] | None = None) -> T:
-        def attempt(number: int, previous: ProviderError | None) -> T:
+        def attempt(_number: int, previous: ProviderError | None) -> T:
             if adopt is not None and previous is not None and _is_ambiguous(previous):
                 found = adopt()
                 if found is not None:
@@ -158,24 +159,36 @@ class OpenAIProvider:
 
         return call_with_retry(operation, attempt, self._policy, sleep=self._sleep)
 
+    def _paged(self, operation: str, fetch: Callable[[str | None], Any], *, retry: bool = True) -> Iterator[Any]:
+        """Every item of a cursor-paged list, one page request at a time, in the provider's order.
+
+        The one paging loop (the SDK's ``SyncCursorPage.next_page_info``): ``fetch(after)`` returns
+        one page; the next starts after the last item's id, until ``has_more`` is false or a page
+        comes back empty. Stop iterating to stop fetching. ``retry=False`` makes each page a single
+        attempt (used inside another call's retry, where retrying again would multiply the waits).
+        """
+        after: str | None = None
+        while True:
+            call = functools.partial(fetch, after)
+            page = self._call(operation, call) if retry else self._once(operation, call)
+            yield from page.data
+            if not page.has_more or not page.data:
+                return
+            after = page.data[-1].id
+
     # -- files ------------------------------------------------------------------------------------
 
     def _find_file_pages(self, filename: str, purpose: str, retry: bool) -> ProviderFile | None:
-        after: str | None = None
-        while True:
-            def page_call(after: str | None = after) -> Any:
-                return self._client.files.list(purpose=purpose, limit=FILES_PAGE_SIZE, order="desc",
-                                               after=after if after else omit)
+        def fetch(after: str | None) -> Any:
+            return self._client.files.list(purpose=purpose, limit=FILES_PAGE_SIZE, order="desc",
+                                           after=after if after else omit)
 
-            page = self._call("find_file", page_call) if retry else self._once("find_file", page_call)
-            for item in page.data:
-                found = file_from_openai(_raw(item))
-                # A file the provider marked "error" would only fail the job that used it.
-                if found.filename == filename and found.purpose == purpose and found.status != "error":
-                    return found
-            if not page.has_more or not page.data:
-                return None
-            after = page.data[-1].id
+        for item in self._paged("find_file", fetch, retry=retry):
+            found = file_from_openai(_raw(item))
+            # A file the provider marked "error" would only fail the job that used it.
+            if found.filename == filename and found.purpose == purpose and found.status != "error":
+                return found
+        return None
 
     def find_file(self, filename: str, purpose: str = FINE_TUNE_PURPOSE) -> ProviderFile | None:
         return self._find_file_pages(filename, purpose, retry=True)
@@ -205,22 +218,17 @@ class OpenAIProvider:
         return self._call("create_job", create, adopt=adopt)
 
     def _find_job_pages(self, key: str, value: str, retry: bool) -> ProviderJob | None:
-        after: str | None = None
-        while True:
-            def page_call(after: str | None = after) -> Any:
-                return self._client.fine_tuning.jobs.list(metadata={key: value}, limit=JOBS_PAGE_SIZE,
-                                                          after=after if after else omit)
+        def fetch(after: str | None) -> Any:
+            return self._client.fine_tuning.jobs.list(metadata={key: value}, limit=JOBS_PAGE_SIZE,
+                                                      after=after if after else omit)
 
-            page = self._call("find_job_by_tag", page_call) if retry else self._once("find_job_by_tag", page_call)
-            for item in page.data:
-                job = job_from_openai(_raw(item))
-                # Checked here too: a compatible server that ignores the filter must not make us
-                # adopt somebody else's job.
-                if job.metadata.get(key) == value:
-                    return job
-            if not page.has_more or not page.data:
-                return None
-            after = page.data[-1].id
+        for item in self._paged("find_job_by_tag", fetch, retry=retry):
+            job = job_from_openai(_raw(item))
+            # Checked here too: a compatible server that ignores the filter must not make us
+            # adopt somebody else's job.
+            if job.metadata.get(key) == value:
+                return job
+        return None
 
     def find_job_by_tag(self, key: str, value: str) -> ProviderJob | None:
         return self._find_job_pages(key, value, retry=True)
@@ -238,28 +246,23 @@ class OpenAIProvider:
     def cancel_job(self, job_id: str) -> ProviderJob:
         return self._call("cancel_job", lambda: job_from_openai(_raw(self._client.fine_tuning.jobs.cancel(job_id))))
 
+    # Pause and resume are made on the request path: one attempt, bounded by the client's timeout,
+    # so a failing provider answers the client (503) instead of holding its request for minutes.
     def pause_job(self, job_id: str) -> ProviderJob:
-        return self._call("pause_job", lambda: job_from_openai(_raw(self._client.fine_tuning.jobs.pause(job_id))))
+        return self._once("pause_job", lambda: job_from_openai(_raw(self._client.fine_tuning.jobs.pause(job_id))))
 
     def resume_job(self, job_id: str) -> ProviderJob:
-        return self._call("resume_job", lambda: job_from_openai(_raw(self._client.fine_tuning.jobs.resume(job_id))))
+        return self._once("resume_job", lambda: job_from_openai(_raw(self._client.fine_tuning.jobs.resume(job_id))))
 
     # -- events and checkpoints -------------------------------------------------------------------
 
     def iter_events_newest_first(self, job_id: str, page_size: int = 100) -> Iterator[ProviderEvent]:
         """Events newest first, one page request at a time; stop iterating to stop fetching."""
-        after: str | None = None
-        while True:
-            def page_call(after: str | None = after) -> Any:
-                return self._client.fine_tuning.jobs.list_events(job_id, limit=page_size,
-                                                                 after=after if after else omit)
+        def fetch(after: str | None) -> Any:
+            return self._client.fine_tuning.jobs.list_events(job_id, limit=page_size, after=after if after else omit)
 
-            page = self._call("list_events", page_call)
-            for item in page.data:
-                yield event_from_openai(_raw(item))
-            if not page.has_more or not page.data:
-                return
-            after = page.data[-1].id
+        for item in self._paged("list_events", fetch):
+            yield event_from_openai(_raw(item))
 
     def list_events_since(self, job_id: str, known_event_id: str | None, page_size: int = 100) -> list[ProviderEvent]:
         """Events newer than ``known_event_id``, oldest first (all of them when it is ``None``).
@@ -277,18 +280,11 @@ class OpenAIProvider:
         return newer
 
     def list_checkpoints(self, job_id: str) -> list[ProviderCheckpoint]:
-        checkpoints: list[ProviderCheckpoint] = []
-        after: str | None = None
-        while True:
-            def page_call(after: str | None = after) -> Any:
-                return self._client.fine_tuning.jobs.checkpoints.list(job_id, limit=CHECKPOINTS_PAGE_SIZE,
-                                                                      after=after if after else omit)
+        def fetch(after: str | None) -> Any:
+            return self._client.fine_tuning.jobs.checkpoints.list(job_id, limit=CHECKPOINTS_PAGE_SIZE,
+                                                                  after=after if after else omit)
 
-            page = self._call("list_checkpoints", page_call)
-            checkpoints.extend(checkpoint_from_openai(_raw(item)) for item in page.data)
-            if not page.has_more or not page.data:
-                return checkpoints
-            after = page.data[-1].id
+        return [checkpoint_from_openai(_raw(item)) for item in self._paged("list_checkpoints", fetch)]
 
     # -- inference --------------------------------------------------------------------------------
 

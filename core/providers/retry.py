@@ -16,8 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_random_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
+from core.backoff import Backoff
 from core.providers.errors import ProviderError, ProviderRetryableError
 
 if TYPE_CHECKING:
@@ -44,6 +45,10 @@ class RetryPolicy:
             retry_after_max_seconds=settings.provider_retry_after_max_seconds,
             total_seconds=settings.provider_retry_budget_seconds,
         )
+
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(initial=self.backoff_initial_seconds, cap=self.backoff_max_seconds, jitter=(0.0, 1.0))
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -90,19 +95,20 @@ def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = Non
 
 
 class _Wait:
-    """Retry-After when the server gave one, else full-jitter exponential backoff."""
+    """Retry-After when the server gave one, else full-jitter exponential backoff (``core.backoff``).
+
+    A Retry-After beyond ``retry_after_max_seconds`` is not waited for here: :class:`_Stop` ends the
+    retries and the caller re-schedules."""
 
     def __init__(self, policy: RetryPolicy) -> None:
-        self._backoff = wait_random_exponential(
-            multiplier=policy.backoff_initial_seconds, max=policy.backoff_max_seconds
-        )
+        self._backoff = policy.backoff
 
     def __call__(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         retry_after = error.retry_after if isinstance(error, ProviderError) else None
         if retry_after is not None and retry_after > 0:
             return retry_after
-        return float(self._backoff(state))
+        return self._backoff.delay(state.attempt_number)
 
 
 class _Stop:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -14,23 +15,23 @@ pytestmark = pytest.mark.browser
 WAIT_SECONDS = 20
 
 
-def test_swagger_ui_lists_the_operations_offline(browser: object, live_api: str, screenshot: Path) -> None:
-    browser.get(f"{live_api}/docs")  # type: ignore[attr-defined]
+def test_swagger_ui_lists_the_operations_offline(browser: WebDriver, live_api: str, screenshot: Path) -> None:
+    browser.get(f"{live_api}/docs")
     WebDriverWait(browser, WAIT_SECONDS).until(
         expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".opblock-summary-path")))
     paths = {e.get_attribute("data-path") or e.text
-             for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}  # type: ignore[attr-defined]
+             for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
     assert {"/v1/datasets", "/v1/jobs", "/v1/jobs/{job_id}/cancel", "/v1/webhooks"} <= paths, paths
-    title = browser.find_element(By.CSS_SELECTOR, ".info .title").text  # type: ignore[attr-defined]
+    title = browser.find_element(By.CSS_SELECTOR, ".info .title").text
     assert title.startswith("finetuner")
-    scripts = [e.get_attribute("src") for e in browser.find_elements(By.TAG_NAME, "script")]  # type: ignore[attr-defined]
+    scripts = [e.get_attribute("src") for e in browser.find_elements(By.TAG_NAME, "script")]
     assert all(src.startswith(live_api) for src in scripts if src), scripts
 
 
-def test_redoc_lists_the_operations_offline(browser: object, live_api: str, screenshot: Path) -> None:
-    browser.get(f"{live_api}/redoc")  # type: ignore[attr-defined]
+def test_redoc_lists_the_operations_offline(browser: WebDriver, live_api: str, screenshot: Path) -> None:
+    browser.get(f"{live_api}/redoc")
     WebDriverWait(browser, WAIT_SECONDS).until(
         expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "[data-section-id^='operation/']")))
-    operations = browser.find_elements(By.CSS_SELECTOR, "[data-section-id^='operation/']")  # type: ignore[attr-defined]
+    operations = browser.find_elements(By.CSS_SELECTOR, "[data-section-id^='operation/']")
     assert len(operations) >= 10, len(operations)
-    assert "Create a fine-tuning job" in browser.page_source  # type: ignore[attr-defined]
+    assert "Create a fine-tuning job" in browser.page_source

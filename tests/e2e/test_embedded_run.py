@@ -55,7 +55,7 @@ def _alive(pid: int) -> bool:
 @pytest.mark.timeout(300)
 def test_make_run_serves_and_a_job_reaches_succeeded_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FINETUNER_", "OPENAI_"))}
-    env.update({"FINETUNER_VAR_DIR": str(tmp_path / "var"), "FINETUNER_SWEEP_INTERVAL_SECONDS": "0.5",
+    env.update({"FINETUNER_VAR_DIR": str(tmp_path / "var"), "FINETUNER_POLL_INTERVAL_SECONDS": "0.5",
                 "PYTHONPATH": str(ROOT)})
     out = tmp_path / "embedded.log"
     with out.open("wb") as sink:
@@ -102,7 +102,7 @@ def test_make_run_serves_and_a_job_reaches_succeeded_then_ctrl_c_stops_everythin
 
 def _start(tmp_path: Path, log_name: str, time_scale: str) -> tuple[subprocess.Popen[bytes], str, str, int, Path]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FINETUNER_", "OPENAI_"))}
-    env.update({"FINETUNER_VAR_DIR": str(tmp_path / "var"), "FINETUNER_SWEEP_INTERVAL_SECONDS": "0.5",
+    env.update({"FINETUNER_VAR_DIR": str(tmp_path / "var"), "FINETUNER_POLL_INTERVAL_SECONDS": "0.5",
                 "PYTHONPATH": str(ROOT)})
     out = tmp_path / log_name
     with out.open("wb") as sink:
@@ -136,7 +136,7 @@ def _kill(process: subprocess.Popen[bytes], worker_pid: int | None) -> None:
 
 def _all(http: httpx.Client, path: str) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
-    params: dict[str, object] = {"limit": 100}
+    params: dict[str, str | int] = {"limit": 100}
     while True:
         page = http.get(path, params=params).json()
         rows += page["data"]
@@ -200,7 +200,7 @@ def test_make_run_restarted_keeps_the_fine_tuned_model_and_finishes_the_running_
             assert finished["status"] == "succeeded", finished
             steps = [m["step"] for m in _all(http, f"/v1/jobs/{second['id']}/metrics")]
             assert steps == list(range(1, 301)), f"metrics steps are not 1..300 once each: {steps[:5]}…{steps[-5:]}"
-            messages = [e["message"] for e in _all(http, f"/v1/jobs/{second['id']}/events")]
+            messages = [str(e["message"]) for e in _all(http, f"/v1/jobs/{second['id']}/events")]
             assert messages[0].startswith("Created fine-tuning job")
             assert messages[-1] == "The job has successfully completed"
             transitions = [t["to_status"] for t in _all(http, f"/v1/jobs/{second['id']}/transitions")]

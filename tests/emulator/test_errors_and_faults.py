@@ -91,11 +91,13 @@ def test_a_lost_answer_completes_the_work_at_the_provider_but_the_client_times_o
     served = emu.state.faults.served["answer_lost"]
     emu.state.faults.inject(path, 200, count=1, method="POST", delay=1.0, lose_answer=True)
     before = {f.id for f in emu.client().files.list()}, {j.id for j in emu.client().fine_tuning.jobs.list()}
-    with pytest.raises(openai.APITimeoutError):
+    def lose_the_answer() -> object:
         if kind == "file":
-            impatient.files.create(file=("lost.jsonl", b"{}\n"), purpose="fine-tune")
-        else:
-            impatient.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=training.id)
+            return impatient.files.create(file=("lost.jsonl", b"{}\n"), purpose="fine-tune")
+        return impatient.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=training.id)
+
+    with pytest.raises(openai.APITimeoutError):
+        lose_the_answer()
     after = {f.id for f in emu.client().files.list()}, {j.id for j in emu.client().fine_tuning.jobs.list()}
     created = (after[0] - before[0]) if kind == "file" else (after[1] - before[1])
     assert len(created) == 1, "the work was done at the provider although its answer never arrived"

@@ -15,27 +15,26 @@ from core import dispatch
 from core.config import get_settings
 from core.db import session_scope
 from core.evaluation.runner import stale_evaluations
-from core.evaluation.service import RUN_TASK
 from core.models import utcnow
+from core.tasknames import TaskName
 from worker import runtime
 from worker.celery_app import QUEUE, celery_app, task
 from worker.locks import named_lock
-from worker.schedule import RECONCILE_EVALUATIONS_TASK
 
 log = logging.getLogger(__name__)
 
 
-@task(RUN_TASK)
+@task(TaskName.RUN_EVALUATION)
 def run_evaluation(evaluation_id: str) -> str:
     outcome = runtime.evaluations().run(evaluation_id)
     if outcome.kind == "continue":
-        celery_app.send_task(RUN_TASK, kwargs={"evaluation_id": evaluation_id}, queue=QUEUE)
+        celery_app.send_task(TaskName.RUN_EVALUATION, kwargs={"evaluation_id": evaluation_id}, queue=QUEUE)
     elif outcome.kind == "missing":
         log.warning("run_evaluation: no evaluation %s", evaluation_id)
     return f"{outcome.kind}: {outcome.detail}" if outcome.detail else outcome.kind
 
 
-@task(RECONCILE_EVALUATIONS_TASK)
+@task(TaskName.RECONCILE_EVALUATIONS)
 def reconcile_evaluations() -> int:
     settings = get_settings()
     lock = named_lock(settings, "reconcile-evaluations", ttl=settings.task_time_limit_seconds)
@@ -47,7 +46,7 @@ def reconcile_evaluations() -> int:
             stale = stale_evaluations(session, now=now,
                                       queued_before=now - dt.timedelta(seconds=settings.stuck_after_seconds))
             for evaluation_id in stale:
-                dispatch.defer(session, RUN_TASK, evaluation_id=evaluation_id)
+                dispatch.defer(session, TaskName.RUN_EVALUATION, evaluation_id=evaluation_id)
     finally:
         lock.release()
     if stale:

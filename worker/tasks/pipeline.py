@@ -11,20 +11,21 @@ import logging
 
 from celery import Task
 
-from core.jobs import ADVANCE_TASK
+from core.pipeline import OutcomeKind
+from core.tasknames import TaskName
 from worker import runtime
 from worker.celery_app import task
 
 log = logging.getLogger(__name__)
 
 
-@task(ADVANCE_TASK, bind=True, max_retries=None)
+@task(TaskName.ADVANCE_JOB, bind=True, max_retries=None)
 def advance_job(self: Task, job_id: str) -> str:
     """Retries only for retryable provider errors, with the pipeline's bounded backoff; the job's
     attempt ceiling (on the row) is what ends them, so no Celery retry limit is needed."""
     outcome = runtime.pipeline().advance(job_id)
-    if outcome.kind == "retry":
+    if outcome.kind is OutcomeKind.RETRY:
         raise self.retry(countdown=outcome.retry_in)
-    if outcome.kind == "missing":
+    if outcome.kind is OutcomeKind.MISSING:
         log.warning("advance: no job %s", job_id)
-    return outcome.kind
+    return str(outcome.kind)

@@ -7,14 +7,13 @@ from core import dispatch, sweeps
 from core.catalog import ModelCatalog
 from core.config import get_settings
 from core.db import session_scope
-from core.jobs import ADVANCE_SWEEP_TASK
 from core.storage import BlobStore
+from core.tasknames import TaskName
 from worker.celery_app import task
 from worker.locks import named_lock
-from worker.schedule import RECONCILE_SWEEPS_TASK
 
 
-@task(ADVANCE_SWEEP_TASK)
+@task(TaskName.ADVANCE_SWEEP)
 def advance_sweep(sweep_id: str) -> str:
     settings = get_settings()
     with session_scope(settings.database_url) as session:
@@ -22,7 +21,7 @@ def advance_sweep(sweep_id: str) -> str:
                               store=BlobStore(settings.storage_path))
 
 
-@task(RECONCILE_SWEEPS_TASK)
+@task(TaskName.RECONCILE_SWEEPS)
 def reconcile_sweeps() -> int:
     settings = get_settings()
     lock = named_lock(settings, "reconcile-sweeps", ttl=settings.task_time_limit_seconds)
@@ -32,7 +31,7 @@ def reconcile_sweeps() -> int:
         with session_scope(settings.database_url) as session:
             running = sweeps.active_sweep_ids(session)
             for sweep_id in running:
-                dispatch.defer(session, ADVANCE_SWEEP_TASK, sweep_id=sweep_id)
+                dispatch.defer(session, TaskName.ADVANCE_SWEEP, sweep_id=sweep_id)
     finally:
         lock.release()
     return len(running)

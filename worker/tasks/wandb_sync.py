@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from core.config import get_settings
 from core.db import session_scope
-from core.wandb_sync import WANDB_TASK, log_job
+from core.tasknames import TaskName
+from core.wandb_sync import log_job
 from worker.celery_app import task
 
 
-@task(WANDB_TASK)
+@task(TaskName.SYNC_WANDB)
 def sync_wandb(job_id: str) -> str | None:
     settings = get_settings()
     with session_scope(settings.database_url) as session:

@@ -9,12 +9,11 @@ from __future__ import annotations
 from core import webhooks
 from core.config import get_settings
 from core.db import get_sessionmaker, session_scope
+from core.tasknames import TaskName
 from worker.celery_app import celery_app, task
 
-DUE_TASK = "finetuner.deliver_due_webhooks"
 
-
-@task(webhooks.DELIVER_TASK)
+@task(TaskName.DELIVER_WEBHOOK)
 def deliver_webhook(delivery_id: str) -> str:
     settings = get_settings()
     result = webhooks.deliver(delivery_id, session_factory=get_sessionmaker(settings.database_url),
@@ -24,12 +23,12 @@ def deliver_webhook(delivery_id: str) -> str:
     return "delivered" if result.ok else f"failed: {result.status_code or result.error}"
 
 
-@task(DUE_TASK)
+@task(TaskName.DELIVER_DUE_WEBHOOKS)
 def deliver_due_webhooks() -> int:
     settings = get_settings()
     with session_scope(settings.database_url) as session:
         due = webhooks.due_delivery_ids(session, limit=200)
     for delivery_id in due:
-        celery_app.send_task(webhooks.DELIVER_TASK, kwargs={"delivery_id": delivery_id},
+        celery_app.send_task(TaskName.DELIVER_WEBHOOK, kwargs={"delivery_id": delivery_id},
                              expires=settings.webhook_timeout_seconds + 60)
     return len(due)

@@ -64,7 +64,7 @@ def test_concurrent_uploads_with_one_idempotency_key_make_one_dataset(
     assert _count(api_app, Dataset, tenant) == 1
 
 
-def test_concurrent_cancels_move_the_job_once(api_app: FastAPI, live_api: str, tenant: TenantKey) -> None:
+def test_concurrent_cancels_move_the_job_once(live_api: str, tenant: TenantKey) -> None:
     upload = httpx.post(f"{live_api}/v1/datasets", headers=tenant.headers,
                         files={"file": ("t.jsonl", chat_jsonl(), "application/jsonl")})
     job = httpx.post(f"{live_api}/v1/jobs", headers=tenant.headers,

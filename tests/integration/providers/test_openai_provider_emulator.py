@@ -16,6 +16,7 @@ from core.providers import (
     ProviderConflictError,
     ProviderFinalError,
     ProviderNotFoundError,
+    ProviderRetryableError,
     provider_filename,
 )
 from core.providers.openai import OpenAIProvider
@@ -218,3 +219,16 @@ def test_pause_resume_and_cancel_move_a_running_job(emu: RunningEmulator, provid
     assert provider.pause_job(job_id).status == "paused"
     assert provider.resume_job(job_id).status == "queued"
     assert provider.cancel_job(job_id).status == "cancelled"
+
+
+@pytest.mark.parametrize("action", ["pause", "resume"])
+def test_pause_and_resume_make_one_attempt_so_the_waiting_request_gets_its_answer(
+    emu: RunningEmulator, provider: OpenAIProvider, action: str
+) -> None:
+    """Made while an API request waits: a failing provider is reported (503), never retried for minutes."""
+    job_id = emu.state.seed_job(status="running" if action == "pause" else "paused", hold=True)
+    path = f"/fine_tuning/jobs/{job_id}/{action}"
+    emu.state.inject(path, 503, count=1)
+    with pytest.raises(ProviderRetryableError):
+        provider.pause_job(job_id) if action == "pause" else provider.resume_job(job_id)
+    assert calls(emu, "POST", path) == 1, f"{action} is one attempt"

@@ -11,9 +11,7 @@ import contextlib
 import json
 import os
 import secrets
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,7 +33,8 @@ from core.tenants import create_api_key, create_tenant
 from emulator import EmulatorSettings
 from tests.emulator.server import RunningEmulator, serve_emulator
 from tests.fixtures.api import pg_database
-from tests.integration.worker.conftest import ROOT, worker_env
+from tests.fixtures.celery import kill, launch_celery, worker_args
+from tests.integration.worker.conftest import worker_env
 from worker.celery_app import install_sender, make_celery
 
 REDIS_URL = os.environ.get("FINETUNER_TEST_RECOVERY_REDIS_URL", "redis://127.0.0.1:6379/12")
@@ -57,34 +56,19 @@ class Recovery:
     def start(self, *args: str, name: str = "worker", ready: bytes = b" ready.", loglevel: str = "INFO"
               ) -> subprocess.Popen[bytes]:
         """A Celery process in its own process group (so SIGKILL takes its pool children too)."""
-        log_path = self.var_dir / f"{name}.log"
-        with log_path.open("ab") as log:
-            log.write(f"\n=== start {time.strftime('%X')}\n".encode())
-            process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "worker.celery_app:celery_app", *args, f"--loglevel={loglevel}"],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while ready not in log_path.read_bytes().rsplit(b"=== start", 1)[-1]:
-            if process.poll() is not None or time.monotonic() > deadline:
-                self.kill(process)
-                raise RuntimeError(f"{name} did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.05)
+        process = launch_celery(list(args), env=self.env, log_path=self.var_dir / f"{name}.log", ready=ready,
+                                loglevel=loglevel, own_group=True)
         self.workers.append(process)
         return process
 
     def start_worker(self, *, beat: bool = True, name: str = "worker", loglevel: str = "INFO"
                      ) -> subprocess.Popen[bytes]:
-        args = ["worker", "-n", f"{name}-{secrets.token_hex(3)}@%h", "--without-gossip", "--without-mingle",
-                "--without-heartbeat"]
-        return self.start(*args, *(["-B"] if beat else []), name=name, loglevel=loglevel)
+        return self.start(*worker_args(name, beat=beat), name=name, loglevel=loglevel)
 
     @staticmethod
     def kill(process: subprocess.Popen[bytes]) -> None:
         """SIGKILL to the whole group: no warm shutdown, no message handed back to the broker."""
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        kill(process, group=True)
 
     def statuses(self, job_ids: list[str]) -> dict[str, str]:
         with self.sessions() as session:
@@ -150,7 +134,7 @@ def build_recovery(tmp_path: Path, *, emulator_key: str = EMULATOR_KEY,
         values: dict[str, Any] = {
             "environment": "test", "var_dir": var_dir, "database_url": database_url, "broker_url": REDIS_URL,
             "storage_dir": var_dir / "storage", "mount_emulator": False, "openai_api_key": None,
-            "openai_base_url": None, "sweep_interval_seconds": 0.3, "reconcile_interval_seconds": 0.5,
+            "openai_base_url": None, "poll_interval_seconds": 0.3, "reconcile_interval_seconds": 0.5,
             "stuck_after_seconds": 2.0, **overrides,
         }
         settings = Settings(**values)

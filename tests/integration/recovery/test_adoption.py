@@ -64,7 +64,7 @@ def test_a_provider_job_created_before_a_crash_is_adopted_not_created_again(reco
     assert recovery.wait_all_terminal([job_id], timeout=60) == {job_id: "succeeded"}
     creates = [c for c in recovery.emulator.state.calls if c.method == "POST" and c.path == "/fine_tuning/jobs"]
     assert creates == [], "the worker must adopt the tagged job, not create a second one"
-    tagged = [j for j in client.fine_tuning.jobs.list(metadata={"finetuner_job_id": job_id})]
+    tagged = list(client.fine_tuning.jobs.list(metadata={"finetuner_job_id": job_id}))
     assert [j.id for j in tagged] == [orphan.id]
     with recovery.sessions() as session:
         job = session.get(Job, job_id)

@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import select
@@ -50,7 +50,8 @@ def stack(tmp_path: Path, kind: str) -> Iterator[Recovery]:
 def _provider_history(recovery: Recovery, provider_job_id: str) -> tuple[list[str], list[int], list[str]]:
     client = recovery.emulator.client()
     events = list(client.fine_tuning.jobs.list_events(provider_job_id, limit=100))
-    steps = sorted({e.data["step"] for e in events if e.type == "metrics" and e.data and "step" in e.data})
+    data = [cast(dict[str, Any], e.data) for e in events if e.type == "metrics" and e.data]
+    steps = sorted({d["step"] for d in data if "step" in d})
     checkpoints = [c.id for c in client.fine_tuning.jobs.checkpoints.list(provider_job_id, limit=100)]
     return sorted(e.id for e in events), steps, sorted(checkpoints)
 

@@ -23,15 +23,15 @@ def stack(tmp_path: Path) -> Iterator[Recovery]:
         yield recovery
 
 
-def _sweeps_received(recovery: Recovery) -> int:
+def _polls_received(recovery: Recovery) -> int:
     log = (recovery.var_dir / "worker.log").read_text(errors="replace")
-    return len(re.findall(r"Task finetuner\.sweep\[[0-9a-f-]+\] received", log))
+    return len(re.findall(r"Task finetuner\.poll\[[0-9a-f-]+\] received", log))
 
 
-def _sweeps_in_window(recovery: Recovery) -> int:
-    start = _sweeps_received(recovery)
+def _polls_in_window(recovery: Recovery) -> int:
+    start = _polls_received(recovery)
     time.sleep(WINDOW_SECONDS)
-    return _sweeps_received(recovery) - start
+    return _polls_received(recovery) - start
 
 
 def _leads(recovery: Recovery, name: str) -> bool:
@@ -44,18 +44,18 @@ def test_two_beats_send_each_periodic_task_once_per_period_and_fail_over(stack: 
     beats: dict[str, subprocess.Popen[bytes]] = {
         name: stack.start("beat", name=name, ready=b"beat: Starting") for name in ("beat-1", "beat-2")}
     time.sleep(2.0)  # let both settle on who leads
-    periods = WINDOW_SECONDS / stack.settings.sweep_interval_seconds
-    sweeps = _sweeps_in_window(stack)
-    print(f"{sweeps} sweeps received in {WINDOW_SECONDS:g}s with two beats; {periods:.0f} periods")
-    assert sweeps >= periods * 0.5, f"beat should still send sweeps: {sweeps} in {periods:.0f} periods"
-    assert sweeps <= periods * 1.25 + 1, f"{sweeps} sweeps in {periods:.0f} periods: both beats are sending"
+    periods = WINDOW_SECONDS / stack.settings.poll_interval_seconds
+    polls = _polls_in_window(stack)
+    print(f"{polls} polls received in {WINDOW_SECONDS:g}s with two beats; {periods:.0f} periods")
+    assert polls >= periods * 0.5, f"beat should still send polls: {polls} in {periods:.0f} periods"
+    assert polls <= periods * 1.25 + 1, f"{polls} polls in {periods:.0f} periods: both beats are sending"
 
     leaders = [name for name in beats if _leads(stack, name)]
     assert len(leaders) == 1, f"exactly one beat leads: {leaders}"
     Recovery.kill(beats[leaders[0]])  # SIGKILL: its lock is not released, it has to lapse
     time.sleep(LEADER_TTL + 1.0)
-    after = _sweeps_in_window(stack)
-    print(f"after killing {leaders[0]}: {after} sweeps in {WINDOW_SECONDS:g}s")
+    after = _polls_in_window(stack)
+    print(f"after killing {leaders[0]}: {after} polls in {WINDOW_SECONDS:g}s")
     survivor = next(name for name in beats if name != leaders[0])
     assert _leads(stack, survivor), "the surviving beat took over"
     assert periods * 0.5 <= after <= periods * 1.25 + 1, after

@@ -54,8 +54,9 @@ def test_every_status_change_arrives_signed_and_deduplicable(stack: Recovery, re
     job_id = stack.submit(stack.upload(dataset_bytes(1)))
     assert stack.wait_all_terminal([job_id], timeout=60) == {job_id: "succeeded"}
     with stack.sessions() as session:
+        # Every transition row, the creation's ("job.pending") included: each one is announced.
         moves = session.scalars(select(JobTransition.to_status).where(
-            JobTransition.job_id == job_id, JobTransition.from_status.is_not(None)).order_by(JobTransition.id)).all()
+            JobTransition.job_id == job_id).order_by(JobTransition.id)).all()
     expected = {f"job.{status}" for status in moves}
     _wait_received(stack, receiver, lambda r: {json.loads(b)["type"] for _, b in r.received} >= expected,
                    timeout=30, what=f"every status change: {sorted(expected)}")
@@ -98,8 +99,8 @@ def test_a_slow_receiver_does_not_delay_another(stack: Recovery, receivers: list
     ended = time.monotonic()
     _wait_received(stack, fast, lambda r: len(r.received) >= 1, timeout=10, what="the fast receiver's event")
     assert fast.arrivals[0] - ended < 5.0, "the fast receiver waited on the slow one"
-    # The slow receiver's attempt runs in its own task; on a loaded machine it may start a moment later.
-    _wait_received(stack, slow, lambda r: len(r.arrivals) >= 1, timeout=10, what="the slow receiver's attempt")
+    # Tried too, in parallel: its attempt may start a moment after the fast one's (another pool process).
+    stack.wait_for(lambda: bool(slow.arrivals), timeout=5, what="the slow receiver to be tried too")
     stack.wait_for(lambda: any(a["error"] and "timed out" in a["error"] for d in stack.client.get(
         f"/v1/webhooks/{slow_id}/deliveries").json()["data"] for a in d["attempts"]), timeout=15,
         what="the slow receiver's attempt to be recorded as timed out")

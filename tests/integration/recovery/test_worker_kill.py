@@ -22,8 +22,8 @@ def _phase(recovery: Recovery, job_ids: list[str]) -> dict[str, int]:
             "at_provider": sum(counts[s.value] for s in AT_PROVIDER), "succeeded": counts["succeeded"]}
 
 
-def _is_sweep_list(call: Any) -> bool:
-    """The sweep's page of jobs (a tag look-up is the same path with a ``metadata[…]`` filter)."""
+def _is_poll_list(call: Any) -> bool:
+    """The poll's page of jobs (a tag look-up is the same path with a ``metadata[…]`` filter)."""
     return call.method == "GET" and call.path == "/fine_tuning/jobs" and not any(
         key.startswith("metadata") for key in call.query)
 
@@ -33,7 +33,7 @@ def _in_flight(recovery: Recovery) -> str:
     if not calls:
         return "-"
     last = calls[-1]
-    return "the sweep's job list" if _is_sweep_list(last) else f"{last.method} {last.path}"
+    return "the poll's job list" if _is_poll_list(last) else f"{last.method} {last.path}"
 
 
 def test_thirty_jobs_survive_repeated_sigkill_of_the_worker(recovery: Recovery) -> None:
@@ -60,10 +60,10 @@ def test_thirty_jobs_survive_repeated_sigkill_of_the_worker(recovery: Recovery) 
     state.inject("/fine_tuning/jobs", 200, count=6, method="POST", delay=1.0)
     kill_when("create", lambda: any(c.method == "POST" and c.path == "/fine_tuning/jobs" for c in state.calls),
               min_wait=0.2, max_wait=0.6)
-    # During sync: the sweep's list call is slowed down so the kill lands inside a sweep.
+    # During sync: the poll's list call is slowed down so the kill lands inside a poll.
     seen = len(state.calls)
     state.inject("/fine_tuning/jobs", 200, count=6, method="GET", delay=1.0)
-    kill_when("sync", lambda: any(_is_sweep_list(c) for c in state.calls[seen:]), min_wait=0.2, max_wait=0.6)
+    kill_when("sync", lambda: any(_is_poll_list(c) for c in state.calls[seen:]), min_wait=0.2, max_wait=0.6)
     # And twice more at seeded random moments, whatever is going on.
     for _ in range(2):
         kill_when("random", lambda: True, min_wait=0.5, max_wait=2.0)

@@ -13,8 +13,6 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +31,13 @@ from core.tenants import create_api_key, create_tenant
 from emulator import EmulatorSettings
 from tests.emulator.server import RunningEmulator, serve_emulator
 from tests.fixtures.api import pg_database
+from tests.fixtures.celery import ROOT, launch_celery, worker_args
 from worker.celery_app import install_sender, make_celery
 
-ROOT = Path(__file__).resolve().parents[3]
 REDIS_URL = os.environ.get("FINETUNER_TEST_WORKER_REDIS_URL", "redis://127.0.0.1:6379/13")
 EMULATOR_KEY = "sk-emulator-worker-integration"
 READY_TIMEOUT = 60.0
-# Slow enough that a sweep every 0.2 s sees each provider state (validating ~0.3 s, queued ~0.6 s, running ~2 s),
+# Slow enough that a poll every 0.2 s sees each provider state (validating ~0.3 s, queued ~0.6 s, running ~2 s),
 # fast enough that a job takes a few seconds.
 FLOW_TIME_SCALE = 0.03
 
@@ -67,7 +65,7 @@ def worker_env(settings: Settings, emulator: RunningEmulator) -> dict[str, str]:
         "FINETUNER_BROKER_URL": settings.broker_url,
         "FINETUNER_VAR_DIR": str(settings.var_dir),
         "FINETUNER_STORAGE_DIR": str(settings.storage_path),
-        "FINETUNER_SWEEP_INTERVAL_SECONDS": str(settings.sweep_interval_seconds),
+        "FINETUNER_POLL_INTERVAL_SECONDS": str(settings.poll_interval_seconds),
         "FINETUNER_RECONCILE_INTERVAL_SECONDS": str(settings.reconcile_interval_seconds),
         "FINETUNER_STUCK_AFTER_SECONDS": str(settings.stuck_after_seconds),
         "FINETUNER_WORKER_CONCURRENCY": "2",
@@ -81,20 +79,7 @@ def worker_env(settings: Settings, emulator: RunningEmulator) -> dict[str, str]:
 
 def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     """``celery worker -B`` as a child; returns once it reports ready (or fails with its log)."""
-    log = log_path.open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "worker.celery_app:celery_app", "worker", "-B", "--loglevel=INFO",
-         "-n", f"test-{secrets.token_hex(3)}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    log.close()
-    deadline = time.monotonic() + READY_TIMEOUT
-    while b" ready." not in log_path.read_bytes():
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop_worker(process)
-            raise RuntimeError(f"the Celery worker did not start:\n{log_path.read_text(errors='replace')[-4000:]}")
-        time.sleep(0.1)
-    return process
+    return launch_celery(worker_args("test", beat=True), env=env, log_path=log_path, timeout=READY_TIMEOUT)
 
 
 def stop_worker(process: subprocess.Popen[bytes]) -> None:
@@ -124,7 +109,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[
         settings = Settings(
             environment="test", var_dir=var_dir, database_url=database_url, broker_url=redis_url,
             storage_dir=var_dir / "storage", mount_emulator=False, openai_api_key=None, openai_base_url=None,
-            sweep_interval_seconds=0.2, reconcile_interval_seconds=2.0, stuck_after_seconds=10.0,
+            poll_interval_seconds=0.2, reconcile_interval_seconds=2.0, stuck_after_seconds=10.0,
         )
         log_path = var_dir / "worker.log"
         worker = start_worker(worker_env(settings, emulator), log_path)

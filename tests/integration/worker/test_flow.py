@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -76,7 +76,7 @@ def test_a_job_runs_to_success_with_its_whole_history_recorded(stack: Stack) -> 
     events = _all(stack, f"/v1/jobs/{job_id}/events")
     assert sorted(e.id for e in remote_events) == sorted(e["provider_event_id"] for e in events), \
         "every provider event stored, each once"
-    metric_steps = sorted({e.data["step"] for e in remote_events if e.type == "metrics"})
+    metric_steps = sorted({cast(dict[str, int], e.data)["step"] for e in remote_events if e.type == "metrics"})
     assert [m["step"] for m in _all(stack, f"/v1/jobs/{job_id}/metrics")] == metric_steps
     remote_checkpoints = provider.fine_tuning.jobs.checkpoints.list(job["provider_job_id"], limit=100).data
     checkpoints = _all(stack, f"/v1/jobs/{job_id}/checkpoints")

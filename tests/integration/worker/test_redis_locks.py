@@ -35,7 +35,7 @@ def test_an_unrenewed_lock_lapses_after_its_ttl() -> None:
 
 def test_periodic_locks_last_one_period_not_the_task_time_limit() -> None:
     settings = Settings(broker_url=REDIS_URL)
-    lock = named_lock(settings, "sweep", ttl=periodic_lock_ttl(settings.sweep_interval_seconds), renew=True)
+    lock = named_lock(settings, "poll", ttl=periodic_lock_ttl(settings.poll_interval_seconds), renew=True)
     assert isinstance(lock, RedisLock)
-    assert lock.ttl == settings.sweep_interval_seconds < settings.task_time_limit_seconds
+    assert lock.ttl == settings.poll_interval_seconds < settings.task_time_limit_seconds
     assert periodic_lock_ttl(0.1) == 1.0  # never so short that a round trip lets a live holder's lock lapse

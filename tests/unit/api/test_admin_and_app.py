@@ -15,6 +15,7 @@ from api.app import EMULATOR_MOUNT, create_app
 from api.deps import get_cutoff_policy
 from core.config import Settings
 from core.models import ApiKey
+from core.tasknames import TaskName
 from core.tenants import hash_key
 from tests.fixtures.api import chat_jsonl, create_job, upload_dataset
 
@@ -86,7 +87,6 @@ def test_start_up_sends_deferred_tasks_through_celery_to_the_apps_broker(api_set
     from kombu.connection import Connection
 
     from core import dispatch
-    from core.jobs import ADVANCE_TASK
     from worker.celery_app import QUEUE
 
     app = create_app(api_settings, send_tasks=True)  # broker: memory://, shared in this process
@@ -102,5 +102,5 @@ def test_start_up_sends_deferred_tasks_through_celery_to_the_apps_broker(api_set
             queue.close()
     finally:
         dispatch.set_sender(None)
-    assert message.headers["task"] == ADVANCE_TASK
+    assert message.headers["task"] == TaskName.ADVANCE_JOB
     assert message.payload[1] == {"job_id": job["id"]}

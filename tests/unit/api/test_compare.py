@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from core.evaluation.states import EvaluationStatus
 from core.models import Evaluation, Job, JobMetric
 from tests.fixtures.evaluation import succeeded_job
 
@@ -27,7 +28,7 @@ def test_compare_shows_hyperparameters_cost_losses_and_the_latest_evaluation(
                                json={"dataset_id": first.test_dataset_id, "task": "label"}).json()
     evaluation = db_session.get(Evaluation, created["id"])
     assert evaluation is not None
-    evaluation.status, evaluation.results = "succeeded", {"fine_tuned": {"metrics": {"accuracy": 0.9},
+    evaluation.status, evaluation.results = EvaluationStatus.SUCCEEDED, {"fine_tuned": {"metrics": {"accuracy": 0.9},
                                                                         "parse_rate": 1.0}}
     db_session.commit()
 

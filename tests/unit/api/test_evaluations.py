@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.evaluation.service import RUN_TASK
 from core.models import Dataset, EvaluationItem, WebhookDelivery
+from core.tasknames import TaskName
 from tests.fixtures.api import SentTasks, TenantKey, create_job, upload_dataset
 from tests.fixtures.evaluation import TrainedJob, jsonl, label_rows, succeeded_job
 
@@ -39,11 +39,11 @@ def test_an_accepted_evaluation_stores_every_item_and_defers_its_run(
 
     assert status == 202, body
     assert body["status"] == "queued" and str(body["id"]).startswith("eval_")
-    keys = [t["key"] for t in body["targets"]]  # type: ignore[attr-defined, index]
+    keys = [t["key"] for t in body["targets"]]  # type: ignore[attr-defined]
     assert keys == ["fine_tuned", "base", trained.checkpoint_id, "baseline"]
     assert body["progress"] == {"completed": 12, "total": 48, "failed": 0}, "baseline items need no call"
     assert body["estimated_cost_usd"] > 0  # type: ignore[operator]
-    assert (RUN_TASK, {"evaluation_id": body["id"]}) in sent_tasks
+    assert (TaskName.RUN_EVALUATION, {"evaluation_id": body["id"]}) in sent_tasks
     count = db_session.scalar(select(func.count()).select_from(EvaluationItem)
                               .where(EvaluationItem.evaluation_id == body["id"]))
     assert count == 48

@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 from api.app import create_app
 from api.deps import get_today
 from core.config import Settings
-from core.jobs import ADVANCE_TASK, transition
+from core.jobs import transition
 from core.models import Checkpoint, Job, JobEvent, JobMetric
 from core.states import JobStatus
+from core.tasknames import TaskName
 from tests.fixtures.api import SentTasks, TenantKey, chat_jsonl, create_job, upload_dataset
 from tests.fixtures.evaluation import succeeded_job
 
@@ -62,7 +63,7 @@ def test_create_is_202_pending_with_every_field(auth_client: TestClient, dataset
     assert job["training_dataset_id"] == dataset_id and job["provider"] == "openai"
     assert isinstance(job["estimated_cost_usd"], float), "money is a plain number"
     assert job["created_at"].endswith("Z")
-    assert sent_tasks == [(ADVANCE_TASK, {"job_id": job["id"]})], "the first advance is sent after the commit"
+    assert sent_tasks == [(TaskName.ADVANCE_JOB, {"job_id": job["id"]})], "the first advance is sent after the commit"
     assert auth_client.get(f"/v1/jobs/{job['id']}").json() == job
 
 
@@ -238,7 +239,7 @@ def test_cancel_is_202_cancelling_and_nudges_the_worker(auth_client: TestClient,
     job_id = create_job(auth_client, dataset_id)["id"]
     response = auth_client.post(f"/v1/jobs/{job_id}/cancel")
     assert response.status_code == 202 and response.json()["status"] == "cancelling"
-    assert sent_tasks[-1] == (ADVANCE_TASK, {"job_id": job_id})
+    assert sent_tasks[-1] == (TaskName.ADVANCE_JOB, {"job_id": job_id})
     assert auth_client.post(f"/v1/jobs/{job_id}/cancel").status_code == 202, "asking twice is harmless"
 
 

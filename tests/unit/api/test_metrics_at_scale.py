@@ -84,7 +84,7 @@ def test_max_points_larger_than_the_curve_returns_every_point(auth_client: TestC
 
 @pytest.mark.parametrize("params", [{"max_points": 3}, {"max_points": "x"}, {"format": "xml"},
                                     {"format": "csv", "max_points": 10}, {"max_points": 10, "after": "jmp_1"}])
-def test_bad_metrics_parameters_are_400_naming_them(auth_client: TestClient, params: dict[str, object]) -> None:
+def test_bad_metrics_parameters_are_400_naming_them(auth_client: TestClient, params: dict[str, str | int]) -> None:
     job_id = create_job(auth_client, upload_dataset(auth_client, chat_jsonl(12))["id"])["id"]
     response = auth_client.get(f"/v1/jobs/{job_id}/metrics", params=params)
     assert response.status_code == 400, response.text

@@ -7,9 +7,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.jobs import ADVANCE_SWEEP_TASK
 from core.models import Job, WebhookDelivery
 from core.sweeps import advance
+from core.tasknames import TaskName
 from tests.fixtures.api import SentTasks, chat_jsonl, upload_dataset
 from tests.fixtures.evaluation import jsonl, label_rows
 
@@ -46,7 +46,7 @@ def test_a_sweep_starts_max_parallel_runs_and_a_cancel_ends_them_and_starts_no_m
     assert response.status_code == 202, response.text
     sweep = response.json()
     assert sweep["status"] == "running" and len(sweep["runs"]) == 6 and sweep["estimated_cost_usd"] > 0
-    assert (ADVANCE_SWEEP_TASK, {"sweep_id": sweep["id"]}) in sent_tasks
+    assert (TaskName.ADVANCE_SWEEP, {"sweep_id": sweep["id"]}) in sent_tasks
     advance(db_session, sweep["id"], catalog=api_app.state.catalog, store=api_app.state.blob_store)
     db_session.commit()
     assert _jobs(db_session) == 2, "max_parallel runs at once"

@@ -49,7 +49,7 @@ def _count(app: FastAPI, tenant: TenantKey) -> int:
 
 
 def _blobs(settings: Settings) -> list[Path]:
-    root = Path(settings.storage_dir)
+    root = settings.storage_path
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 

@@ -17,7 +17,7 @@ from standardwebhooks import Webhook as Signer
 from api.app import create_app
 from core.config import Settings
 from core.models import Job, WebhookDelivery
-from core.sync import SYNC_TASK
+from core.tasknames import TaskName
 from tests.fixtures.api import SentTasks, TenantKey, chat_jsonl, create_job, upload_dataset
 
 PROVIDER_SECRET = "whsec_" + base64.b64encode(b"p" * 32).decode()
@@ -112,7 +112,7 @@ def test_valid_provider_webhook_triggers_a_sync_of_that_job(signed_client: TestC
     response = signed_client.post("/v1/provider-webhooks/openai", content=body, headers=headers)
     assert response.status_code == 200, response.text
     assert response.json()["sync_enqueued"] is True
-    assert sent_tasks == [(SYNC_TASK, {"job_id": job["id"]})]
+    assert sent_tasks == [(TaskName.SYNC_JOB, {"job_id": job["id"]})]
 
 
 def test_a_replayed_provider_webhook_is_answered_200_and_acted_on_once(
@@ -130,7 +130,8 @@ def test_a_replayed_provider_webhook_is_answered_200_and_acted_on_once(
     answers = [signed_client.post("/v1/provider-webhooks/openai", content=body, headers=headers) for _ in range(50)]
     assert [a.status_code for a in answers] == [200] * 50
     assert [a.json()["sync_enqueued"] for a in answers] == [True] + [False] * 49
-    assert sent_tasks == [(SYNC_TASK, {"job_id": job["id"]})], "one sync for one webhook, however often replayed"
+    assert sent_tasks == [(TaskName.SYNC_JOB, {"job_id": job["id"]})], \
+        "one sync for one webhook, however often replayed"
     other_body, other_headers = _signed(_event("ftjob-replayed"))  # a new message (new webhook-id) still counts
     assert signed_client.post("/v1/provider-webhooks/openai", content=other_body,
                               headers=other_headers).json()["sync_enqueued"] is True

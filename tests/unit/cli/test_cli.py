@@ -71,10 +71,10 @@ def test_convert_writes_canonical_chat_from_csv(tmp_path: Path) -> None:
     result = runner.invoke(app, ["convert", str(source), "-o", str(output), "--columns", "question,answer",
                                  "--system", "Be exact."])
     assert result.exit_code == 0, result.output
-    rows = [json.loads(line) for line in output.read_text().splitlines()]
-    assert len(rows) == 10
-    assert [m["role"] for m in rows[0]["messages"]] == ["system", "user", "assistant"]
-    assert rows[0]["messages"][0]["content"] == "Be exact."
+    converted = [json.loads(line) for line in output.read_text().splitlines()]
+    assert len(converted) == 10
+    assert [m["role"] for m in converted[0]["messages"]] == ["system", "user", "assistant"]
+    assert converted[0]["messages"][0]["content"] == "Be exact."
 
 
 def test_convert_refuses_a_broken_file_and_writes_nothing(tmp_path: Path) -> None:

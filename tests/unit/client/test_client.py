@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import time
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -33,7 +35,7 @@ SUCCESS_PATH = (JobStatus.UPLOADING, JobStatus.SUBMITTING, JobStatus.VALIDATING_
 
 @pytest.fixture
 def ft(auth_client: TestClient, tenant: TenantKey) -> FineTuner:
-    return FineTuner(api_key=tenant.key, wandb_project="my-wandb-project", http_client=auth_client)
+    return FineTuner(api_key=tenant.key, wandb_project="my-wandb-project", http_client=cast(httpx.Client, auth_client))
 
 
 def _move(session: Session, job_id: str, *path: JobStatus) -> None:
@@ -47,7 +49,7 @@ def _move(session: Session, job_id: str, *path: JobStatus) -> None:
 def test_the_package_exports_the_client_without_loading_it_for_the_cli() -> None:
     assert finetuner.FineTuner is FineTuner and finetuner.AsyncFineTuner is AsyncFineTuner
     with pytest.raises(AttributeError):
-        _ = finetuner.NoSuchThing  # type: ignore[attr-defined]
+        _ = finetuner.NoSuchThing
 
 
 def test_the_seed_call_creates_a_job_carrying_the_wandb_project(ft: FineTuner, auth_client: TestClient) -> None:
@@ -91,7 +93,7 @@ def test_api_errors_arrive_as_typed_exceptions(ft: FineTuner, auth_client: TestC
     with pytest.raises(Conflict):
         ft.cancel(job_id)
     with pytest.raises(Unauthorized):
-        FineTuner(api_key="ftk_wrong", http_client=TestClient(auth_client.app)).get_job(job_id)
+        FineTuner(api_key="ftk_wrong", http_client=cast(httpx.Client, TestClient(auth_client.app))).get_job(job_id)
 
 
 def test_list_jobs_pages_through_every_job_newest_first(ft: FineTuner, auth_client: TestClient,
@@ -134,7 +136,7 @@ JOB_BODY = {"id": "job_1", "status": "pending", "model": "gpt-4o-mini", "trainin
 def test_a_create_is_retried_on_429_and_503_honouring_retry_after_with_one_idempotency_key(
         monkeypatch: pytest.MonkeyPatch) -> None:
     slept: list[float] = []
-    monkeypatch.setattr(sync_client.time, "sleep", slept.append)
+    monkeypatch.setattr(time, "sleep", slept.append)
     seen: list[httpx.Request] = []
     responses = [httpx.Response(429, headers={"Retry-After": "7"}, json={"error": {"type": "rate_limited",
                                                                                    "message": "slow down"}}),
@@ -152,7 +154,7 @@ def test_a_create_is_retried_on_429_and_503_honouring_retry_after_with_one_idemp
 
 
 def test_retries_stop_after_max_retries_with_the_servers_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sync_client.time, "sleep", lambda s: None)
+    monkeypatch.setattr(time, "sleep", lambda s: None)
     seen: list[httpx.Request] = []
     responses = [httpx.Response(502, json={"error": {"type": "provider_error", "message": f"try {i}"}})
                  for i in range(3)]
@@ -163,7 +165,7 @@ def test_retries_stop_after_max_retries_with_the_servers_error(monkeypatch: pyte
 
 
 def test_a_4xx_is_never_retried(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sync_client.time, "sleep", lambda s: pytest.fail("slept before a 4xx retry"))
+    monkeypatch.setattr(time, "sleep", lambda s: pytest.fail("slept before a 4xx retry"))
     seen: list[httpx.Request] = []
     responses = [httpx.Response(409, json={"error": {"type": "conflict", "message": "finished"}})]
     with pytest.raises(Conflict):

@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from core import dispatch
 from core.ceiling import CEILING_CODE, enforce_ceiling
-from core.jobs import ADVANCE_TASK
-from core.models import Base, Dataset, Job, Tenant
+from core.models import Dataset, Job, Tenant
+from core.tasknames import TaskName
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 CEILING = dt.timedelta(hours=24)
 
 
 @pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'ceiling.db'}")
-    Base.metadata.create_all(engine)
-    with sessionmaker(engine, expire_on_commit=False)() as s:
-        yield s
-    engine.dispose()
+def session(sqlite_session: Session) -> Session:
+    return sqlite_session
 
 
 def _job(session: Session, status: str, *, idle_hours: float) -> Job:
@@ -64,7 +57,7 @@ def test_stuck_jobs_are_ended_and_provider_held_ones_cancelled_there(session: Se
     assert cancelling.status == "failed"
     assert submitting.status == "cancelling" and queued.status == "cancelling", \
         "a job the provider may hold must be cancelled there, not forgotten"
-    assert sorted(kwargs["job_id"] for name, kwargs in sent if name == ADVANCE_TASK) == sorted(
+    assert sorted(str(kwargs["job_id"]) for name, kwargs in sent if name == TaskName.ADVANCE_JOB) == sorted(
         [submitting.id, queued.id])
     assert fresh.status == "queued" and done.status == "succeeded"
     assert training.status == "running", "a long training run progresses through metrics, not status"

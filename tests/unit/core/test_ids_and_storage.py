@@ -40,5 +40,5 @@ def test_over_the_limit_is_refused_and_leaves_nothing(tmp_path: Path) -> None:
 
 
 def test_path_for_refuses_anything_but_a_digest(tmp_path: Path) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a sha256 hex digest"):
         BlobStore(tmp_path).path_for("../../etc/passwd")

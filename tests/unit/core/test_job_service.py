@@ -4,37 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core import dispatch
 from core.catalog import ModelCatalog
 from core.errors import Conflict, NotFound, Unprocessable
-from core.jobs import (
-    ADVANCE_TASK,
-    InvalidTransition,
-    JobRequest,
-    create_job,
-    observe_provider_status,
-    request_cancel,
-    transition,
-)
-from core.models import Base, Dataset, Job, JobTransition, Tenant
+from core.jobs import InvalidTransition, JobRequest, create_job, observe_provider_status, request_cancel, transition
+from core.models import Dataset, Job, JobTransition, Tenant
 from core.states import JobStatus
+from core.tasknames import TaskName
 
 TODAY = dt.date(2026, 11, 23)
 
 
 @pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'jobs.db'}")
-    Base.metadata.create_all(engine)
-    with sessionmaker(engine, expire_on_commit=False)() as s:
-        yield s
-    engine.dispose()
+def session(sqlite_session: Session) -> Session:
+    return sqlite_session
 
 
 @pytest.fixture
@@ -119,7 +107,7 @@ def test_create_defers_the_advance_until_commit(session: Session, sent: list[tup
     job, created = _create(session, tenant, _dataset(session, tenant))
     assert created and sent == []
     session.commit()
-    assert sent == [(ADVANCE_TASK, {"job_id": job.id})]
+    assert sent == [(TaskName.ADVANCE_JOB, {"job_id": job.id})]
 
 
 def test_rolled_back_create_sends_nothing(session: Session, sent: list[tuple[str, dict[str, object]]]) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpcore
 import pytest
+from httpcore._backends.sync import SyncBackend
 
 from core import ssrf, webhooks
 from core.config import Settings
@@ -59,7 +60,7 @@ def test_a_rebinding_dns_answer_cannot_reach_loopback(tmp_path: Path, monkeypatc
         return [(2, 1, 6, "", (address, port))]
 
     dialled: list[str] = []
-    real_connect = httpcore._backends.sync.SyncBackend.connect_tcp
+    real_connect = SyncBackend.connect_tcp
 
     def connect_tcp(self: Any, host: str, port: int, *args: Any, **kwargs: Any) -> Any:
         dialled.append(host)
@@ -68,7 +69,7 @@ def test_a_rebinding_dns_answer_cannot_reach_loopback(tmp_path: Path, monkeypatc
         return real_connect(self, host, port, *args, **kwargs)
 
     monkeypatch.setattr("socket.getaddrinfo", rebinding)
-    monkeypatch.setattr(httpcore._backends.sync.SyncBackend, "connect_tcp", connect_tcp)
+    monkeypatch.setattr(SyncBackend, "connect_tcp", connect_tcp)
     delivery = WebhookDelivery(id="whd_test", event_type="job.running", payload={}, created_at=utcnow())
     try:
         result = webhooks._send(f"http://rebind.example:{port}/hook", "whsec_" + "A" * 32, delivery,

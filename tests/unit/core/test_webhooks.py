@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook as Verifier
 
@@ -16,8 +17,9 @@ from core.catalog import ModelCatalog
 from core.config import Settings
 from core.errors import Unprocessable
 from core.jobs import JobRequest, create_job, transition
-from core.models import Base, Dataset, Tenant, Webhook, WebhookAttempt, WebhookDelivery
+from core.models import Dataset, Tenant, Webhook, WebhookAttempt, WebhookDelivery
 from core.states import JobStatus
+from tests.fixtures.db import sqlite_sessions
 from tests.fixtures.receiver import Receiver
 
 
@@ -32,10 +34,8 @@ def factory(tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr("core.crypto.get_settings", lambda: settings)
     monkeypatch.setattr("core.webhooks.get_settings", lambda: settings)
     crypto._fernet.cache_clear()
-    engine = create_engine(f"sqlite:///{tmp_path / 'wh.db'}")
-    Base.metadata.create_all(engine)
-    yield sessionmaker(engine, expire_on_commit=False)
-    engine.dispose()
+    with sqlite_sessions(tmp_path / "wh.db") as sessions:
+        yield sessions
 
 
 @pytest.fixture
@@ -106,9 +106,23 @@ def test_delivery_is_signed_and_verifiable(factory: sessionmaker[Session], recei
         "a delivered message is not sent again"
 
 
+def test_a_new_job_announces_job_pending_like_every_other_status(factory: sessionmaker[Session],
+                                                                 receiver: Receiver, settings: Settings) -> None:
+    job_id, _, _ = _job_with_webhook(factory, receiver.url, ["job.pending"])
+    with factory() as session:
+        delivery_id = session.scalars(select(WebhookDelivery.id)).one()
+    result = webhooks.deliver(delivery_id, session_factory=factory, settings=settings)
+    assert result is not None and result.ok
+    (_, body), = receiver.received
+    payload = json.loads(body)
+    assert payload["type"] == "job.pending"
+    assert payload["data"]["job_id"] == job_id and payload["data"]["status"] == "pending"
+    assert payload["data"]["previous_status"] is None and payload["data"]["reason"] == "created"
+
+
 def test_failing_receiver_is_retried_with_the_same_webhook_id(factory: sessionmaker[Session], receiver: Receiver,
                                                                settings: Settings) -> None:
-    job_id, hook_id, _secret = _job_with_webhook(factory, receiver.url, ["*"])
+    job_id, hook_id, _secret = _job_with_webhook(factory, receiver.url, ["job.uploading"])
     receiver.statuses = [500, 503, 500]
     with factory() as session, session.begin():
         from core.models import Job
@@ -143,7 +157,7 @@ def job_tenant(session: Session, job_id: str) -> str:
 
 def test_slow_receiver_is_timed_out_and_recorded(factory: sessionmaker[Session], receiver: Receiver,
                                                  settings: Settings) -> None:
-    job_id, _, _ = _job_with_webhook(factory, receiver.url, ["*"])
+    job_id, _, _ = _job_with_webhook(factory, receiver.url, ["job.uploading"])
     receiver.delay = 3.0
     with factory() as session, session.begin():
         from core.models import Job

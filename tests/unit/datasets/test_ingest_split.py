@@ -86,7 +86,7 @@ def test_validation_size_keeps_one_example_on_each_side(n: int, fraction: float,
 
 @pytest.mark.parametrize(("n", "fraction"), [(1, 0.1), (10, 0.0), (10, 1.0)])
 def test_impossible_splits_are_refused(n: int, fraction: float) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"validation fraction|cannot split"):
         validation_size(n, fraction)
 
 

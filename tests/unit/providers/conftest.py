@@ -88,7 +88,7 @@ class ScriptedServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+            def log_message(self, *_: Any) -> None:  # keep test output quiet
                 return
 
             def _read_body(self) -> int:

@@ -150,7 +150,7 @@ def test_events_since_a_known_id_stop_fetching_at_it_and_come_back_oldest_first(
     path = "/v1/fine_tuning/jobs/ftjob-1/events"
     server.answer("GET", path, 200, payloads.page([payloads.event("ev-5"), payloads.event("ev-4")], has_more=True))
     server.answer("GET", path, 200, payloads.page([payloads.event("ev-3"), payloads.event("ev-2")], has_more=True))
-    server.default("GET", path, lambda call: Answer(500, payloads.error("page 3 must never be asked for")))
+    server.default("GET", path, lambda _call: Answer(500, payloads.error("page 3 must never be asked for")))
     events = make_provider().list_events_since("ftjob-1", "ev-3")
     assert [e.id for e in events] == ["ev-4", "ev-5"]
     assert len(server.calls_to("GET", path)) == 2

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import dispatch
@@ -23,6 +22,7 @@ from core.storage import BlobStore
 from core.sync import Syncer
 from emulator import EmulatorSettings
 from tests.emulator.server import RunningEmulator, serve_emulator
+from tests.fixtures.db import sqlite_sessions
 from tests.unit.worker.helpers import SentTasks, make_dataset, make_job, make_tenant
 
 
@@ -47,7 +47,7 @@ class World:
 
     def job(self, dataset_id: str, **kwargs: object) -> str:
         with self.sessions() as session:
-            job_id = make_job(session, self.tenant_id, dataset_id, **kwargs)  # type: ignore[arg-type]
+            job_id = make_job(session, self.tenant_id, dataset_id, **kwargs)
             session.commit()
             return job_id
 
@@ -78,31 +78,26 @@ def slow_world(tmp_path: Path, slow_emulator: RunningEmulator) -> Iterator[World
 def _world(tmp_path: Path, worker_emulator: RunningEmulator) -> Iterator[World]:
     worker_emulator.state.clear_faults()
     url = f"sqlite:///{tmp_path / 'worker.db'}"
-    engine = create_engine(url, connect_args={"timeout": 30})
-    from core.models import Base
-
-    Base.metadata.create_all(engine)
-    sessions = sessionmaker(engine, expire_on_commit=False)
-    settings = Settings(environment="test", var_dir=tmp_path / "var", database_url=url, broker_url="memory://",
-                        openai_base_url=worker_emulator.base_url, openai_api_key=worker_emulator.api_key,
-                        provider_backoff_initial_seconds=0.01, provider_backoff_max_seconds=0.05,
-                        provider_max_attempts=2)
-    provider = OpenAIProvider.from_settings(settings)
-    store = BlobStore(tmp_path / "storage")
-    lock_dir = tmp_path / "var" / "locks"
-    provider_for: Callable[[str], Provider] = lambda _name: provider  # noqa: E731
-    sent: SentTasks = []
-    dispatch.set_sender(lambda name, kwargs: sent.append((name, dict(kwargs))))
-    with sessions() as session:
-        tenant_id = make_tenant(session)
-        session.commit()
-    yield World(
-        sessions=sessions, emulator=worker_emulator, provider=provider,
-        pipeline=Pipeline(sessions, provider_for=provider_for, store=store, lock_dir=lock_dir, max_attempts=3,
-                          max_retry_delay=5.0),
-        syncer=Syncer(sessions, provider_for=provider_for, lock_dir=lock_dir),
-        store=store, sent=sent, tenant_id=tenant_id,
-    )
-    dispatch.set_sender(None)
-    provider.close()
-    engine.dispose()
+    with sqlite_sessions(tmp_path / "worker.db") as sessions:
+        settings = Settings(environment="test", var_dir=tmp_path / "var", database_url=url, broker_url="memory://",
+                            openai_base_url=worker_emulator.base_url, openai_api_key=worker_emulator.api_key,
+                            provider_backoff_initial_seconds=0.01, provider_backoff_max_seconds=0.05,
+                            provider_max_attempts=2)
+        provider = OpenAIProvider.from_settings(settings)
+        store = BlobStore(tmp_path / "storage")
+        lock_dir = tmp_path / "var" / "locks"
+        provider_for: Callable[[str], Provider] = lambda _name: provider  # noqa: E731
+        sent: SentTasks = []
+        dispatch.set_sender(lambda name, kwargs: sent.append((name, dict(kwargs))))
+        with sessions() as session:
+            tenant_id = make_tenant(session)
+            session.commit()
+        yield World(
+            sessions=sessions, emulator=worker_emulator, provider=provider,
+            pipeline=Pipeline(sessions, provider_for=provider_for, store=store, lock_dir=lock_dir, max_attempts=3,
+                              max_retry_delay=5.0),
+            syncer=Syncer(sessions, provider_for=provider_for, lock_dir=lock_dir),
+            store=store, sent=sent, tenant_id=tenant_id,
+        )
+        dispatch.set_sender(None)
+        provider.close()

@@ -8,9 +8,10 @@ from typing import Any
 
 from core import dispatch
 from core.config import Settings
+from core.tasknames import TaskName
 from worker.celery_app import broker_transport_options, celery_app, install_sender, make_celery, max_retry_delay
 from worker.locks import FileLock, named_lock
-from worker.schedule import MIN_EXPIRES_SECONDS, RECONCILE_TASK, SWEEP_TASK, LeaderScheduler, beat_schedule
+from worker.schedule import MIN_EXPIRES_SECONDS, LeaderScheduler, beat_schedule
 
 
 def test_tasks_are_acknowledged_late_and_come_back_when_a_worker_dies() -> None:
@@ -24,7 +25,7 @@ def test_tasks_are_acknowledged_late_and_come_back_when_a_worker_dies() -> None:
 
 def test_every_task_the_service_sends_is_registered_under_its_name() -> None:
     celery_app.loader.import_default_modules()
-    assert {"finetuner.advance_job", "finetuner.sync_job", SWEEP_TASK, RECONCILE_TASK} <= set(celery_app.tasks)
+    assert {"finetuner.advance_job", "finetuner.sync_job", TaskName.POLL, TaskName.RECONCILE} <= set(celery_app.tasks)
 
 
 def test_no_retry_countdown_reaches_the_redis_visibility_timeout() -> None:
@@ -40,16 +41,16 @@ def test_the_embedded_broker_waits_for_sqlite_instead_of_failing(tmp_path: Path)
 
 
 def test_periodic_tasks_expire_after_one_period_but_never_within_broker_latency() -> None:
-    schedule = beat_schedule(Settings(sweep_interval_seconds=0.5, reconcile_interval_seconds=20))
-    assert schedule["sweep-active-jobs"]["schedule"] == 0.5
-    assert schedule["sweep-active-jobs"]["options"]["expires"] == MIN_EXPIRES_SECONDS
+    schedule = beat_schedule(Settings(poll_interval_seconds=0.5, reconcile_interval_seconds=20))
+    assert schedule["poll-active-jobs"]["schedule"] == 0.5
+    assert schedule["poll-active-jobs"]["options"]["expires"] == MIN_EXPIRES_SECONDS
     assert schedule["reconcile-stuck-jobs"]["options"]["expires"] == 20
 
 
 def test_deferred_tasks_go_out_through_celery_after_the_commit() -> None:
     app = make_celery(Settings(broker_url="memory://"))
     sent: list[tuple[str, dict[str, Any]]] = []
-    app.send_task = lambda name, kwargs=None, **_: sent.append((name, kwargs))  # type: ignore[method-assign]
+    app.send_task = lambda name, kwargs=None, **_: sent.append((name, kwargs))  # type: ignore[method-assign,unused-ignore]
     install_sender(app)
     try:
         from sqlalchemy import create_engine
@@ -79,7 +80,7 @@ class _Recording(LeaderScheduler):
         self.applied: list[str] = []
         super().__init__(*args, **kwargs)
 
-    def apply_entry(self, entry: Any, producer: Any = None) -> None:
+    def apply_entry(self, entry: Any, producer: Any = None) -> None:  # noqa: ARG002  # celery's signature
         self.applied.append(entry.name)
 
 
@@ -87,9 +88,9 @@ def test_only_the_beat_holding_the_lock_sends_periodic_tasks(tmp_path: Path, mon
     settings = Settings(var_dir=tmp_path, broker_url="memory://")
     monkeypatch.setattr("worker.schedule.get_settings", lambda: settings)
     app = make_celery(settings)
-    app.conf.beat_schedule = {"tick": {"task": SWEEP_TASK, "schedule": 0.01, "options": {"expires": 1}}}
+    app.conf.beat_schedule = {"tick": {"task": TaskName.POLL, "schedule": 0.01, "options": {"expires": 1}}}
     app.loader.import_default_modules()
-    app.tasks.register(celery_app.tasks[SWEEP_TASK])
+    app.tasks.register(celery_app.tasks[TaskName.POLL])
     one, two = _Recording(app), _Recording(app)
     try:
         for _ in range(3):
@@ -108,5 +109,5 @@ def test_only_the_beat_holding_the_lock_sends_periodic_tasks(tmp_path: Path, mon
 
 
 def test_named_locks_on_the_embedded_setup_are_files(tmp_path: Path) -> None:
-    lock = named_lock(Settings(var_dir=tmp_path), "sweep", ttl=10)
+    lock = named_lock(Settings(var_dir=tmp_path), "poll", ttl=10)
     assert isinstance(lock, FileLock) and lock.path.parent == tmp_path / "locks"

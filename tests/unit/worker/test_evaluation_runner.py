@@ -14,8 +14,10 @@ from sqlalchemy import select
 
 from core.catalog import ModelCatalog
 from core.evaluation import metrics as m
+from core.evaluation.parse import parse_number
 from core.evaluation.runner import EvaluationRunner
 from core.evaluation.service import EvaluationRequest, compute_results, create_evaluation, request_cancel
+from core.evaluation.states import EvaluationStatus
 from core.models import Checkpoint, Dataset, Evaluation, EvaluationItem, Job, utcnow
 from tests.fixtures.evaluation import jsonl, label_rows, pricer_rows
 from tests.unit.worker.conftest import World
@@ -38,7 +40,7 @@ def _trained_job(world: World, rows: list[dict[str, Any]]) -> str:
     world.pipeline.advance(job_id)
 
     def finished() -> Job | None:
-        world.syncer.sweep()
+        world.syncer.poll()
         with world.sessions() as session:
             job = session.get(Job, job_id)
             return job if job is not None and job.status in ("succeeded", "failed", "cancelled") else None
@@ -96,6 +98,7 @@ def test_pricer_fine_tuned_rmse_beats_the_baseline_and_the_base_model_parses_not
     results = evaluation.results
     assert results is not None and set(results) == {"fine_tuned", "base", "baseline"}
     fine_tuned, base, baseline = results["fine_tuned"], results["base"], results["baseline"]
+    assert evaluation.baseline is not None
     print(f"pricer RMSE: fine-tuned {fine_tuned['metrics']['rmse']:.2f}, baseline (training mean "
           f"{evaluation.baseline['value']:.2f}) {baseline['metrics']['rmse']:.2f}; base parse rate "
           f"{base['parse_rate']:.0%} ({base['parsed']}/{base['answered']})")
@@ -111,7 +114,7 @@ def test_pricer_fine_tuned_rmse_beats_the_baseline_and_the_base_model_parses_not
         recomputed, _ = compute_results(session, session.get(Evaluation, evaluation_id))  # type: ignore[arg-type]
     assert recomputed == results, "the report equals a recomputation from the stored items"
     ft_items = sorted((i for i in items if i.target_key == "fine_tuned"), key=lambda i: i.example_index)
-    errors = [m.parse.parse_number(i.answer) - m.parse.parse_number(i.truth) for i in ft_items]  # type: ignore[operator]
+    errors = [parse_number(i.answer) - parse_number(i.truth) for i in ft_items]  # type: ignore[operator]
     assert math.isclose(fine_tuned["metrics"]["rmse"], math.sqrt(sum(e * e for e in errors) / len(errors)))
 
 
@@ -173,7 +176,7 @@ def test_a_second_delivery_finds_the_lease_held_and_leaves(world: World, pricer:
     with world.sessions() as session:
         row = session.get(Evaluation, evaluation_id)
         assert row is not None
-        row.status = "running"
+        row.status = EvaluationStatus.RUNNING
         row.lease_expires_at = utcnow() + dt.timedelta(seconds=60)
         session.commit()
 
@@ -228,7 +231,7 @@ def test_a_job_continued_from_a_fine_tuned_model_trains_at_the_provider(
     world.pipeline.advance(second)
 
     def finished() -> Job | None:
-        world.syncer.sweep()
+        world.syncer.poll()
         with world.sessions() as session:
             job = session.get(Job, second)
             return job if job is not None and job.status in ("succeeded", "failed") else None

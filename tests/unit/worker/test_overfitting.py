@@ -35,7 +35,7 @@ def _run(world: World, n: int = 40) -> Job:
     world.pipeline.advance(job_id)
 
     def finished() -> Job | None:
-        world.syncer.sweep()
+        world.syncer.poll()
         with world.sessions() as session:
             job = session.get(Job, job_id)
             return job if job is not None and job.status in ("succeeded", "failed") else None

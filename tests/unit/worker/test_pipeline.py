@@ -7,10 +7,11 @@ import threading
 from sqlalchemy import func, select
 
 from core.claims import claim_job
-from core.jobs import ADVANCE_TASK, TAG_KEY, request_cancel
+from core.jobs import TAG_KEY, request_cancel
 from core.models import Job, ProviderFile
-from core.pipeline import Pipeline
+from core.pipeline import OutcomeKind, Pipeline
 from core.providers.base import JobSpec, Provider, ProviderJob, provider_filename
+from core.tasknames import TaskName
 from tests.unit.worker.conftest import World
 from tests.unit.worker.helpers import status_of, transitions
 
@@ -54,8 +55,8 @@ def test_advancing_again_calls_the_provider_for_nothing(world: World) -> None:
 
     outcome = world.pipeline.advance(job_id)
 
-    assert outcome.kind == "idle"
-    assert world.emulator.state.calls == [], "a job the provider holds is the sweep's, not the pipeline's"
+    assert outcome.kind is OutcomeKind.DONE
+    assert world.emulator.state.calls == [], "a job the provider holds is the poll's, not the pipeline's"
 
 
 def test_jobs_sharing_a_dataset_upload_it_once(world: World) -> None:
@@ -126,7 +127,7 @@ def test_retryable_errors_are_retried_with_backoff_then_fail_past_the_ceiling(wo
     world.emulator.state.inject("/files", 503, count=50, method="POST")
 
     first = world.pipeline.advance(job_id)
-    assert first.kind == "retry" and first.retry_in is not None and 0 < first.retry_in <= 5.0, first
+    assert first.kind is OutcomeKind.RETRY and first.retry_in is not None and 0 < first.retry_in <= 5.0, first
     assert _job(world, job_id).status == "uploading"
     assert _job(world, job_id).attempts == 1
 
@@ -134,7 +135,7 @@ def test_retryable_errors_are_retried_with_backoff_then_fail_past_the_ceiling(wo
     last = world.pipeline.advance(job_id)  # max_attempts=3 in this world
 
     job = _job(world, job_id)
-    assert last.kind == "idle"
+    assert last.kind is OutcomeKind.FAILED
     assert job.status == "failed"
     assert job.error is not None and "gave up after 3 attempts" in job.error["message"]
     world.emulator.state.clear_faults()
@@ -161,7 +162,7 @@ def test_cancel_of_a_job_at_the_provider_cancels_it_there(slow_world: World) -> 
     with world.sessions() as session:
         request_cancel(session, world.tenant_id, job_id)
         session.commit()
-    assert (ADVANCE_TASK, {"job_id": job_id}) in world.sent
+    assert (TaskName.ADVANCE_JOB, {"job_id": job_id}) in world.sent
 
     world.pipeline.advance(job_id)
 
@@ -209,7 +210,7 @@ def test_a_job_another_worker_holds_is_skipped(world: World) -> None:
     with world.sessions() as session, claim_job(session, job_id, lock_dir=world.pipeline.lock_dir) as held:
         assert held is not None
         outcome = world.pipeline.advance(job_id)
-    assert outcome.kind == "busy"
+    assert outcome.kind is OutcomeKind.BUSY
     with world.sessions() as session:
         assert status_of(session, job_id) == "pending"
 

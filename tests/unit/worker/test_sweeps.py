@@ -28,7 +28,7 @@ def _drive(world: World, sweep_id: str) -> Sweep:
                                                                 Job.status == "pending")))
         for job_id in pending:
             world.pipeline.advance(job_id)
-        world.syncer.sweep()
+        world.syncer.poll()
         with world.sessions() as session:
             sweep = session.get(Sweep, sweep_id)
             return sweep if sweep is not None and sweep.status != "running" else None
@@ -114,7 +114,7 @@ def test_a_sweep_with_an_evaluation_ranks_its_runs_by_the_evaluation_metric(worl
             world.pipeline.advance(job_id)
         for evaluation_id in queued:
             runner.run(evaluation_id)
-        world.syncer.sweep()
+        world.syncer.poll()
         with world.sessions() as session:
             found = session.get(Sweep, sweep_id)
             return found if found is not None and found.status != "running" else None

@@ -1,15 +1,14 @@
-"""Following jobs at the provider: the sweep stores every event once, every loss point, the end."""
+"""Following jobs at the provider: the poll stores every event once, every loss point, the end."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from core.jobs import ADVANCE_TASK
 from core.models import Checkpoint, Job, JobEvent, JobMetric
 from core.pipeline import reconcile
-from core.sync import SYNC_TASK
+from core.tasknames import TaskName
 from emulator import FaultProfile
 from tests.unit.worker.conftest import World
 from tests.unit.worker.helpers import transitions, wait_for
@@ -17,9 +16,9 @@ from tests.unit.worker.helpers import transitions, wait_for
 PROVIDER_ORDER = ["validating_files", "queued", "running", "succeeded"]
 
 
-def _sweep_until_finished(world: World, job_id: str, timeout: float = 30.0) -> Job:
+def _poll_until_finished(world: World, job_id: str, timeout: float = 30.0) -> Job:
     def finished() -> Job | None:
-        world.syncer.sweep()
+        world.syncer.poll()
         with world.sessions() as session:
             job = session.get(Job, job_id)
             return job if job is not None and job.status in ("succeeded", "failed", "cancelled") else None
@@ -28,7 +27,7 @@ def _sweep_until_finished(world: World, job_id: str, timeout: float = 30.0) -> J
     return result
 
 
-def _count(world: World, model: type, job_id: str) -> int:
+def _count(world: World, model: type[JobEvent] | type[JobMetric] | type[Checkpoint], job_id: str) -> int:
     with world.sessions() as session:
         return int(session.scalar(select(func.count()).select_from(model).where(model.job_id == job_id)) or 0)
 
@@ -37,7 +36,7 @@ def test_a_job_followed_to_success_keeps_every_event_loss_point_and_checkpoint(w
     job_id = world.job(world.dataset(n=30, tag="full"), suffix="full", validation_dataset_id=None)
     world.pipeline.advance(job_id)
 
-    job = _sweep_until_finished(world, job_id)
+    job = _poll_until_finished(world, job_id)
 
     assert job.status == "succeeded", job.error
     with world.sessions() as session:
@@ -63,14 +62,14 @@ def test_a_job_followed_to_success_keeps_every_event_loss_point_and_checkpoint(w
     assert all(loss is not None for loss in losses)
 
 
-def test_sweeping_again_stores_nothing_twice(world: World) -> None:
+def test_polling_again_stores_nothing_twice(world: World) -> None:
     job_id = world.job(world.dataset(tag="twice"))
     world.pipeline.advance(job_id)
-    _sweep_until_finished(world, job_id)
+    _poll_until_finished(world, job_id)
     before = (_count(world, JobEvent, job_id), _count(world, JobMetric, job_id), _count(world, Checkpoint, job_id))
     world.emulator.state.reset_calls()
 
-    reports = world.syncer.sweep()
+    reports = world.syncer.poll()
 
     assert reports == [], "a finished job is no longer swept"
     assert world.emulator.state.calls == []
@@ -82,7 +81,7 @@ def test_a_file_the_provider_rejects_fails_the_job_with_its_code_and_message(wor
     job_id = world.job(world.dataset(n=3, tag="too-few"))  # the emulator, like OpenAI, wants >= 10 examples
     world.pipeline.advance(job_id)
 
-    job = _sweep_until_finished(world, job_id)
+    job = _poll_until_finished(world, job_id)
 
     assert job.status == "failed"
     assert job.error is not None
@@ -98,7 +97,7 @@ def test_a_job_the_provider_fails_mid_run_ends_failed_with_the_providers_error(w
     try:
         job_id = world.job(world.dataset(tag="fails"))
         world.pipeline.advance(job_id)
-        job = _sweep_until_finished(world, job_id)
+        job = _poll_until_finished(world, job_id)
     finally:
         world.emulator.state.clear_faults()
 
@@ -114,7 +113,7 @@ def test_cancelling_a_running_job_ends_cancelled(slow_world: World) -> None:
     world.pipeline.advance(job_id)
 
     def running() -> bool:
-        world.syncer.sweep()
+        world.syncer.poll()
         with world.sessions() as session:
             job = session.get(Job, job_id)
             return job is not None and job.status == "running"
@@ -124,7 +123,7 @@ def test_cancelling_a_running_job_ends_cancelled(slow_world: World) -> None:
         request_cancel(session, world.tenant_id, job_id)
         session.commit()
     world.pipeline.advance(job_id)
-    job = _sweep_until_finished(world, job_id)
+    job = _poll_until_finished(world, job_id)
 
     assert job.status == "cancelled"
     with world.sessions() as session:
@@ -137,7 +136,7 @@ def test_sync_of_a_job_not_at_the_provider_yet_nudges_the_pipeline(world: World)
 
     assert world.syncer.sync_job(job_id) is False
 
-    assert world.sent == [(ADVANCE_TASK, {"job_id": job_id})]
+    assert world.sent == [(TaskName.ADVANCE_JOB, {"job_id": job_id})]
 
 
 def test_reconciler_re_enqueues_stuck_and_unsynced_jobs_only(world: World) -> None:
@@ -148,11 +147,11 @@ def test_reconciler_re_enqueues_stuck_and_unsynced_jobs_only(world: World) -> No
     world.pipeline.advance(at_provider)
     old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     with world.sessions() as session:
-        session.execute(Job.__table__.update().where(Job.id == stuck).values(updated_at=old))
-        # A sweep touches a cancelling job every time; how long it has been cancelling is what counts.
-        session.execute(Job.__table__.update().where(Job.id == cancelling)
+        session.execute(update(Job).where(Job.id == stuck).values(updated_at=old))
+        # A poll touches a cancelling job every time; how long it has been cancelling is what counts.
+        session.execute(update(Job).where(Job.id == cancelling)
                         .values(status="cancelling", status_changed_at=old))
-        session.execute(Job.__table__.update().where(Job.id == at_provider)
+        session.execute(update(Job).where(Job.id == at_provider)
                         .values(status_changed_at=old, last_synced_at=None))
         session.commit()
     world.sent.clear()
@@ -165,4 +164,4 @@ def test_reconciler_re_enqueues_stuck_and_unsynced_jobs_only(world: World) -> No
     assert sorted(advanced) == sorted([stuck, cancelling]) and fresh not in advanced
     assert synced == [at_provider]
     assert sorted((name, kwargs["job_id"]) for name, kwargs in world.sent) == sorted(
-        [(ADVANCE_TASK, stuck), (ADVANCE_TASK, cancelling), (SYNC_TASK, at_provider)])
+        [(TaskName.ADVANCE_JOB, stuck), (TaskName.ADVANCE_JOB, cancelling), (TaskName.SYNC_JOB, at_provider)])

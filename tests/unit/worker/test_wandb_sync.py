@@ -16,7 +16,8 @@ from core.jobs import transition
 from core.models import Job, JobMetric
 from core.pipeline import job_spec
 from core.states import JobStatus
-from core.wandb_sync import WANDB_TASK, log_job
+from core.tasknames import TaskName
+from core.wandb_sync import log_job
 from tests.fixtures.api import SentTasks, TenantKey, chat_jsonl, create_job, upload_dataset
 from tests.fixtures.wandb_log import config_and_summary, history
 
@@ -62,8 +63,8 @@ def test_a_job_asking_for_sync_defers_the_wandb_task_when_it_ends(auth_client: T
         transition(db_session, job, JobStatus.SUCCEEDED, reason="test", actor="provider")
     db_session.commit()
 
-    assert (WANDB_TASK, {"job_id": synced.id}) in sent_tasks
-    assert (WANDB_TASK, {"job_id": native.id}) not in sent_tasks, "native integration only: no task"
+    assert (TaskName.SYNC_WANDB, {"job_id": synced.id}) in sent_tasks
+    assert (TaskName.SYNC_WANDB, {"job_id": native.id}) not in sent_tasks, "native integration only: no task"
 
 
 def test_the_provider_gets_the_native_entry_without_our_sync_flag(auth_client: TestClient, db_session: Session,

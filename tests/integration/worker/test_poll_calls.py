@@ -1,6 +1,6 @@
-"""The sweep's cost: 250 active jobs among 1,000 finished ones at the provider, on PostgreSQL.
+"""The poll's cost: 250 active jobs among 1,000 finished ones at the provider, on PostgreSQL.
 
-Counts the emulator's calls during one sweep against DESIGN §2's bounds — list pages only until
+Counts the emulator's calls during one poll against DESIGN §2's bounds — list pages only until
 past the oldest active job, a GET only for active jobs the pages did not show, events only for
 running jobs and jobs whose status changed — and prints the naive figure (one GET + one events
 call per active job) beside it.
@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select
 
+from core.config import Settings
 from core.db import get_sessionmaker
 from core.models import Dataset, Job, Tenant
 from core.providers.openai import OpenAIProvider
@@ -36,14 +37,14 @@ SPACING = dt.timedelta(minutes=2)
 
 
 @pytest.fixture(scope="module")
-def sweep_emulator() -> Iterator[RunningEmulator]:
-    with serve_emulator(EmulatorSettings(api_key="sk-emulator-sweep-count")) as emu:
+def poll_emulator() -> Iterator[RunningEmulator]:
+    with serve_emulator(EmulatorSettings(api_key="sk-emulator-poll-count")) as emu:
         yield emu
 
 
 @pytest.fixture(scope="module")
-def sweep_db() -> Iterator[str]:
-    with pg_database("finetuner_test_sweep") as url:
+def poll_db() -> Iterator[str]:
+    with pg_database("finetuner_test_poll") as url:
         yield url
 
 
@@ -56,17 +57,17 @@ def _classify(path: str) -> str:
     return parts[3]  # events | checkpoints
 
 
-def test_one_sweep_costs_pages_to_the_oldest_active_job_plus_only_what_changed(
-        sweep_emulator: RunningEmulator, sweep_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_one_poll_costs_pages_to_the_oldest_active_job_plus_only_what_changed(
+        poll_emulator: RunningEmulator, poll_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rng = random.Random(20261123)
     total = FINISHED + ACTIVE
-    # Creation order at the provider (oldest first). The oldest 200 are all finished, so a sweep
+    # Creation order at the provider (oldest first). The oldest 200 are all finished, so a poll
     # that pages "until past the oldest active job" must not read the last pages.
     positions = list(range(total))
     active_positions = set(rng.sample(range(200 + STRAGGLERS, total), ACTIVE - STRAGGLERS)) | set(range(STRAGGLERS))
     running_positions = set(rng.sample(sorted(active_positions), ACTIVE_RUNNING))
     start = dt.datetime.now(dt.UTC) - SPACING * (total + 10)
-    state = sweep_emulator.state
+    state = poll_emulator.state
     provider_ids: dict[int, str] = {}
     for position in positions:
         if position in active_positions:
@@ -76,9 +77,9 @@ def test_one_sweep_costs_pages_to_the_oldest_active_job_plus_only_what_changed(
         created = start + SPACING * position
         provider_ids[position] = state.seed_job(status=status, created_at=created.timestamp(), hold=True)
 
-    sessions = get_sessionmaker(sweep_db)
+    sessions = get_sessionmaker(poll_db)
     with sessions() as session:
-        tenant = Tenant(name="sweep")
+        tenant = Tenant(name="poll")
         session.add(tenant)
         session.flush()
         dataset = Dataset(tenant_id=tenant.id, name="d.jsonl", sha256="0" * 64, bytes=1, format="chat",
@@ -106,11 +107,11 @@ def test_one_sweep_costs_pages_to_the_oldest_active_job_plus_only_what_changed(
     pages_needed = index_newest_first // PAGE_SIZE + (2 if index_newest_first % PAGE_SIZE == PAGE_SIZE - 1 else 1)
     expected_event_calls = len(running_positions) + LAGGING  # seeded jobs have < 100 events: one page each
 
-    provider = OpenAIProvider.from_settings(_settings(sweep_emulator, tmp_path))
+    provider = OpenAIProvider.from_settings(_settings(poll_emulator, tmp_path))
     syncer = Syncer(sessions, provider_for=lambda _name: provider, lock_dir=tmp_path / "locks")
     state.reset_calls()
     began = time.monotonic()
-    (report,) = syncer.sweep()
+    (report,) = syncer.poll()
     elapsed = time.monotonic() - began
     calls = Counter(_classify(c.path) for c in state.calls if c.method == "GET")
     provider.close()
@@ -118,15 +119,15 @@ def test_one_sweep_costs_pages_to_the_oldest_active_job_plus_only_what_changed(
     naive = 2 * ACTIVE
     actual = sum(calls.values())
     with capsys.disabled():
-        print(f"\n[sweep] {ACTIVE} active among {total} provider jobs: {calls['list']} list + {calls['get']} get + "
+        print(f"\n[poll] {ACTIVE} active among {total} provider jobs: {calls['list']} list + {calls['get']} get + "
               f"{calls['events']} events + {calls['checkpoints']} checkpoints = {actual} calls "
               f"(naive: {ACTIVE} get + {ACTIVE} events = {naive}); pages needed to pass the oldest active job: "
               f"{pages_needed}; {elapsed:.2f}s")
     assert calls["list"] == report.list_calls <= pages_needed, (calls, pages_needed)
-    assert calls["list"] < -(-total // PAGE_SIZE), "the sweep must not page through the old finished jobs"
+    assert calls["list"] < -(-total // PAGE_SIZE), "the poll must not page through the old finished jobs"
     assert calls["get"] == report.get_calls == STRAGGLERS, calls
     assert calls["events"] == report.event_calls == expected_event_calls, (calls, expected_event_calls)
-    assert calls["checkpoints"] == 0, "no job finished in this sweep"
+    assert calls["checkpoints"] == 0, "no job finished in this poll"
     assert report.status_changes == LAGGING
     assert actual < naive
     with sessions() as session:
@@ -134,8 +135,6 @@ def test_one_sweep_costs_pages_to_the_oldest_active_job_plus_only_what_changed(
     assert unsynced == [], "every active job was synced"
 
 
-def _settings(emulator: RunningEmulator, tmp_path: Path) -> object:
-    from core.config import Settings
-
+def _settings(emulator: RunningEmulator, tmp_path: Path) -> Settings:
     return Settings(environment="test", var_dir=tmp_path, openai_base_url=emulator.base_url,
                     openai_api_key=emulator.api_key)
