@@ -13,7 +13,9 @@ if TYPE_CHECKING:
         APIError,
         AsyncFineTuner,
         BadRequest,
+        ComparedJob,
         Conflict,
+        Evaluation,
         FineTuner,
         FineTunerError,
         Invalid,
@@ -26,8 +28,8 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
-    "APIError", "AsyncFineTuner", "BadRequest", "Conflict", "FineTuner", "FineTunerError", "Invalid", "Job",
-    "NotFound", "RateLimited", "ServerError", "Unauthorized", "WaitTimeout",
+    "APIError", "AsyncFineTuner", "BadRequest", "ComparedJob", "Conflict", "Evaluation", "FineTuner",
+    "FineTunerError", "Invalid", "Job", "NotFound", "RateLimited", "ServerError", "Unauthorized", "WaitTimeout",
 ]
 
 

@@ -20,7 +20,9 @@ from finetuner.client.errors import (
 )
 from finetuner.client.models import (
     Checkpoint,
+    ComparedJob,
     Dataset,
+    Evaluation,
     Event,
     Job,
     MetricPoint,
@@ -31,7 +33,7 @@ from finetuner.client.models import (
 from finetuner.client.sync_client import FineTuner
 
 __all__ = [
-    "APIError", "AsyncFineTuner", "BadRequest", "Checkpoint", "Conflict", "Dataset", "Event", "FineTuner",
-    "FineTunerError", "Invalid", "Job", "MetricPoint", "MetricSeries", "NotFound", "PayloadTooLarge", "RateLimited",
-    "ServerError", "StreamMessage", "Transition", "Unauthorized", "WaitTimeout",
+    "APIError", "AsyncFineTuner", "BadRequest", "Checkpoint", "ComparedJob", "Conflict", "Dataset", "Evaluation",
+    "Event", "FineTuner", "FineTunerError", "Invalid", "Job", "MetricPoint", "MetricSeries", "NotFound",
+    "PayloadTooLarge", "RateLimited", "ServerError", "StreamMessage", "Transition", "Unauthorized", "WaitTimeout",
 ]

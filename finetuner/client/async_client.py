@@ -21,7 +21,9 @@ from finetuner.client.config import DEFAULT_TIMEOUT, ClientConfig, resolve
 from finetuner.client.errors import WaitTimeout
 from finetuner.client.models import (
     Checkpoint,
+    ComparedJob,
     Dataset,
+    Evaluation,
     Event,
     Job,
     MetricPoint,
@@ -242,3 +244,30 @@ class AsyncFineTuner:
         finally:
             if live is not None:
                 live.stop()
+
+    # --- evaluations and comparisons ----------------------------------------------------------------
+
+    async def evaluate(self, job_id: str, test_file_id: PathOrId, *, task: str, compare_with: list[str] | None = None,
+                 **options: Any) -> Evaluation:
+        """Start an evaluation of ``job_id``'s model on a held-out dataset (a path is uploaded first).
+
+        ``task`` is ``number``, ``label``, ``text`` or ``json``; ``compare_with`` adds ``base``, job or
+        checkpoint ids or other models (the baseline is always reported); ``options`` go into the body
+        as is (``metrics``, ``models="checkpoints"``, ``rank_by``, ``max_examples``, ``max_cost_usd``...).
+        Returns at once, ``queued``: poll :meth:`get_evaluation` until ``done``.
+        """
+        dataset_id = await self._dataset_id(test_file_id)
+        assert dataset_id is not None
+        body: dict[str, Any] = {"dataset_id": dataset_id, "task": task, **options}
+        if compare_with is not None:
+            body["compare_with"] = list(compare_with)
+        return Evaluation.model_validate(await self._create(f"/v1/jobs/{job_id}/evaluations", json=body))
+
+    async def get_evaluation(self, evaluation_id: str) -> Evaluation:
+        return Evaluation.model_validate(await self._json("GET", f"/v1/evaluations/{evaluation_id}"))
+
+    async def compare(self, *job_ids: str) -> list[ComparedJob]:
+        """Runs side by side, in the order given: hyperparameters, tokens, cost, duration, final and best
+        losses with their steps, and each run's newest succeeded evaluation."""
+        body = await self._json("GET", "/v1/jobs/compare", params={"ids": ",".join(job_ids)})
+        return [ComparedJob.model_validate(row) for row in body["data"]]

@@ -134,3 +134,65 @@ class MetricSeries(_Model):
     max_points: int
     total_points: int
     series: dict[str, Series]
+
+
+EvaluationStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class Evaluation(_Model):
+    """``evaluate(...)``: a held-out evaluation of a job's model (and what it is compared with).
+
+    ``results`` holds, per target key (``fine_tuned``, ``base``, ``baseline``, a checkpoint id...),
+    the metrics, the parse rate, counts, tokens and cost; ``best`` names the best target when ranked.
+    """
+
+    id: str
+    status: EvaluationStatus
+    job_id: str | None = None
+    dataset_id: str
+    task: str
+    targets: list[dict[str, Any]] = Field(default_factory=list)
+    baseline: dict[str, Any] | None = None
+    results: dict[str, Any] | None = None
+    best: dict[str, Any] | None = None
+    progress: dict[str, int] = Field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated_cost_usd: float | None = None
+    actual_cost_usd: float = 0.0
+    error: dict[str, Any] | None = None
+    created_at: dt.datetime
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class LossSummary(_Model):
+    """One loss curve in a comparison: its last value and its lowest, each with its step."""
+
+    final: float | None = None
+    final_step: int | None = None
+    best: float | None = None
+    best_step: int | None = None
+
+
+class ComparedJob(_Model):
+    """One run of ``compare(...)``: what it was, what it cost, how its losses went, its newest evaluation."""
+
+    job_id: str
+    status: JobStatus
+    model: str
+    fine_tuned_model: str | None = None
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    resolved_hyperparameters: dict[str, Any] | None = None
+    trained_tokens: int | None = None
+    cost_usd: float | None = None
+    estimated_cost_usd: float | None = None
+    duration_seconds: float | None = None
+    train_loss: LossSummary = Field(default_factory=LossSummary)
+    valid_loss: LossSummary = Field(default_factory=LossSummary)
+    overfitting_step: int | None = None
+    evaluation: dict[str, Any] | None = None
