@@ -19,7 +19,7 @@ from core.models import utcnow
 from core.tasknames import TaskName
 from worker import runtime
 from worker.celery_app import QUEUE, celery_app, task
-from worker.locks import named_lock
+from worker.locks import named_lock, periodic_lock_ttl
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ def run_evaluation(evaluation_id: str) -> str:
 @task(TaskName.RECONCILE_EVALUATIONS)
 def reconcile_evaluations() -> int:
     settings = get_settings()
-    lock = named_lock(settings, "reconcile-evaluations", ttl=settings.task_time_limit_seconds)
+    lock = named_lock(settings, "reconcile-evaluations", ttl=periodic_lock_ttl(settings.reconcile_interval_seconds),
+                      renew=True)
     if not lock.acquire():
         return 0
     try:

@@ -10,7 +10,7 @@ from core.db import session_scope
 from core.storage import BlobStore
 from core.tasknames import TaskName
 from worker.celery_app import task
-from worker.locks import named_lock
+from worker.locks import named_lock, periodic_lock_ttl
 
 
 @task(TaskName.ADVANCE_SWEEP)
@@ -24,7 +24,8 @@ def advance_sweep(sweep_id: str) -> str:
 @task(TaskName.RECONCILE_SWEEPS)
 def reconcile_sweeps() -> int:
     settings = get_settings()
-    lock = named_lock(settings, "reconcile-sweeps", ttl=settings.task_time_limit_seconds)
+    lock = named_lock(settings, "reconcile-sweeps", ttl=periodic_lock_ttl(settings.reconcile_interval_seconds),
+                      renew=True)
     if not lock.acquire():
         return 0
     try:
