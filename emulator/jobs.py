@@ -130,6 +130,7 @@ class Job:
     checkpoints: list[Checkpoint] = field(default_factory=list)
     metrics: list[StepMetrics] = field(default_factory=list)
     model_tag: str = field(default_factory=ids.model_tag)
+    output_name: str | None = None  # a dialect's own name for the result (Together: account/base:suffix:job)
 
     def __post_init__(self) -> None:
         self.phase_started = self.phase_started or self.created_at
@@ -138,6 +139,8 @@ class Job:
     # ----------------------------------------------------------------- names and views
     @property
     def model_name(self) -> str:
+        if self.output_name is not None:
+            return self.output_name
         return f"ft:{self.base_model}:{self.organization}:{self.suffix or ''}:{self.model_tag}"
 
     def hyperparameters(self) -> dict[str, Any]:
