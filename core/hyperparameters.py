@@ -69,8 +69,8 @@ def normalise(provider: str, method_type: str, given: dict[str, Any]) -> tuple[d
                 problems.append(f"hyperparameters.{name} must be {why} for together, not {value!r}")
     if provider != "together" and given.get("batch_size") == "max":
         problems.append('hyperparameters.batch_size "max" is Together\'s; give a number or "auto"')
-    values = {name: "auto" for name in _DEFAULTS.get(provider, OPENAI_NAMES)}
+    values = dict.fromkeys(_DEFAULTS.get(provider, OPENAI_NAMES), "auto")
     if method_type == "dpo":
-        values.update({name: "auto" for name in _DPO_EXTRA.get(provider, ())})
+        values.update(dict.fromkeys(_DPO_EXTRA.get(provider, ()), "auto"))
     values.update({k: v for k, v in given.items() if k in names})
     return values, problems

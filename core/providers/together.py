@@ -115,7 +115,7 @@ class TogetherProvider:
             raise map_together_error(error, operation=operation, secrets=self._secrets) from None
 
     def _call(self, operation: str, call: Callable[[], T], adopt: Callable[[], T | None] | None = None) -> T:
-        def attempt(number: int, previous: ProviderError | None) -> T:
+        def attempt(_number: int, previous: ProviderError | None) -> T:
             if adopt is not None and previous is not None and _is_ambiguous(previous):
                 found = adopt()
                 if found is not None:
@@ -197,9 +197,11 @@ class TogetherProvider:
         return self._call("cancel_job", lambda: job_from_together(_raw(self._client.fine_tuning.cancel(job_id))))
 
     def pause_job(self, job_id: str) -> ProviderJob:
+        del job_id
         raise ProviderConflictError("Together AI jobs cannot be paused", code="unsupported")
 
     def resume_job(self, job_id: str) -> ProviderJob:
+        del job_id
         raise ProviderConflictError("Together AI jobs cannot be paused or resumed", code="unsupported")
 
     # -- events, metrics and checkpoints ----------------------------------------------------------
@@ -214,6 +216,7 @@ class TogetherProvider:
         return sorted(events + metric_events(job_id, points, at), key=lambda e: e.created_at)
 
     def iter_events_newest_first(self, job_id: str, page_size: int = 100) -> Iterator[ProviderEvent]:
+        del page_size  # unpaged: one answer holds every event
         yield from reversed(self._events(job_id))
 
     def list_events_since(self, job_id: str, known_event_id: str | None, page_size: int = 100) -> list[ProviderEvent]:

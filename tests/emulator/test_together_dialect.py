@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import together
@@ -58,7 +58,7 @@ CONTRACT: list[tuple[str, str, Any, dict[str, Any]]] = [
     ("POST", "/v1/chat/completions", ChatCompletion, {"id": STR, "object": STR, "created": INT, "model": STR,
                                                       "choices": LIST, "usage": DICT}),
 ]
-ITEM_FIELDS = {"/v1/fine-tunes": JOB_FIELDS, "/v1/files": {"id": STR, "filename": STR},
+ITEM_FIELDS: dict[str, dict[str, Any]] = {"/v1/fine-tunes": JOB_FIELDS, "/v1/files": {"id": STR, "filename": STR},
                "events": EVENT_FIELDS, "checkpoints": {"checkpoint_type": STR, "created_at": STR, "path": STR,
                                                        "step": INT}}
 
@@ -80,7 +80,7 @@ def check_exchange(exchange: Exchange, prefix: str) -> None:
     if exchange.status >= 400:
         body = json.loads(exchange.body)
         _require(body, {"error": DICT}, path)
-        _require(body["error"], {"message": STR}, path)
+        _require(cast(dict[str, Any], body["error"]), {"message": STR}, path)
         return
     if exchange.status != 200 or path.startswith("/v1/files/upload-target/") or path.endswith("/content"):
         return

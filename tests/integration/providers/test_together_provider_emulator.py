@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,8 @@ def tg() -> Iterator[RunningEmulator]:
 
 @pytest.fixture
 def provider(tg: RunningEmulator) -> Iterator[TogetherProvider]:
-    settings = Settings(together_api_key=EMULATOR_KEY, together_base_url=tg.base_url, **RETRIES)
+    options: dict[str, Any] = {"together_api_key": EMULATOR_KEY, "together_base_url": tg.base_url, **RETRIES}
+    settings = Settings(**options)
     built = build_provider(settings, "together")
     assert isinstance(built, TogetherProvider)
     yield built

@@ -69,7 +69,7 @@ def test_one_pass_over_together_jobs_is_one_list_call_plus_events_and_metrics_fo
         syncer = Syncer(sessions, provider_for=lambda _name: provider, lock_dir=tmp_path / "locks")
         state.reset_calls()
 
-        (report,) = syncer.sweep()
+        (report,) = syncer.poll()
 
         calls = Counter(_kind(c.path) for c in state.calls if c.method == "GET")
         provider.close()
