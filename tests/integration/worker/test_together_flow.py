@@ -67,7 +67,8 @@ def test_a_together_create_refused_with_400_fails_the_job_with_its_message_and_n
 
 
 def test_cancelling_a_running_together_job_ends_cancelled_at_together_too(stack: Stack) -> None:
-    job_id = _submit_together(stack, _dataset(stack, 200, "tg-cancel"))
+    # The SDK sends n_epochs=1 unless told: ask for more so the job is still running when the cancel lands.
+    job_id = _submit_together(stack, _dataset(stack, 200, "tg-cancel"), hyperparameters={"n_epochs": 10})
     _wait_status(stack, job_id, ("running", *TERMINAL))
 
     response = stack.client.post(f"/v1/jobs/{job_id}/cancel")
