@@ -27,6 +27,7 @@ from api.routes import (
     health,
     job_stream,
     jobs,
+    models,
     operations,
     provider_webhooks,
     sweeps,
@@ -42,6 +43,7 @@ from core.storage import BlobStore
 log = logging.getLogger(__name__)
 
 EMULATOR_MOUNT = "/emulator/v1"
+TOGETHER_EMULATOR_MOUNT = "/emulator/together"  # the SDK adds /v1/... itself
 
 
 def install_task_sender(settings: Settings) -> None:
@@ -84,13 +86,13 @@ def install_secret_redaction() -> None:
     install_log_redaction()
 
 
-def _emulator_app(emulator_settings: Any | None) -> Any | None:
+def _emulator_app(emulator_settings: Any | None, factory_name: str = "create_app") -> Any | None:
     """The emulator's ASGI app, or None if the emulator package is not importable."""
     try:
         emulator: Any = importlib.import_module("emulator")
     except ImportError:
         return None
-    factory = getattr(emulator, "create_app", None)
+    factory = getattr(emulator, factory_name, None)
     return factory(emulator_settings) if factory is not None else None
 
 
@@ -136,6 +138,7 @@ def create_app(settings: Settings | None = None, *, send_tasks: bool = True,
     app.include_router(job_stream.router)
     app.include_router(evaluations.router)
     app.include_router(sweeps.router)
+    app.include_router(models.router)
     app.include_router(webhooks.router)
     app.include_router(provider_webhooks.router)
     dashboard.install(app)
@@ -145,4 +148,8 @@ def create_app(settings: Settings | None = None, *, send_tasks: bool = True,
             log.warning("no OPENAI_API_KEY and no emulator package; nothing at %s", EMULATOR_MOUNT)
         else:
             app.mount(EMULATOR_MOUNT, emulator)
+    if settings.together_api_key is None and settings.mount_emulator:
+        together_app = _emulator_app(emulator_settings, "create_together_app")
+        if together_app is not None:
+            app.mount(TOGETHER_EMULATOR_MOUNT, together_app)
     return app

@@ -83,6 +83,8 @@ def _use_mounted_emulator(base_url: str) -> bool:
     """Point the provider at the mounted emulator unless the user configured a provider."""
     has_key = bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("FINETUNER_OPENAI_API_KEY"))
     wants_mount = os.environ.get("FINETUNER_MOUNT_EMULATOR", "true").lower() not in ("0", "false", "no")
+    if wants_mount and not (os.environ.get("TOGETHER_API_KEY") or os.environ.get("TOGETHER_BASE_URL")):
+        os.environ["TOGETHER_BASE_URL"] = f"{base_url}/emulator/together"  # each dialect at its own mount
     if has_key or not wants_mount or os.environ.get("OPENAI_BASE_URL"):
         return False
     os.environ["OPENAI_BASE_URL"] = f"{base_url}/emulator/v1"

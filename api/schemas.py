@@ -128,7 +128,7 @@ class DatasetReportOut(BaseModel):
 
 Auto = Literal["auto"]
 NEpochs = Auto | Annotated[int, Field(ge=1, le=50)]
-BatchSize = Auto | Annotated[int, Field(ge=1, le=256)]
+BatchSize = Auto | Literal["max"] | Annotated[int, Field(ge=1, le=256)]  # "max": Together only (core checks)
 LearningRate = Auto | Annotated[float, Field(gt=0)]
 
 
@@ -137,6 +137,12 @@ class _Strict(BaseModel):
 
 
 class Hyperparameters(_Strict):
+    """Each provider's native names: the three below are OpenAI's (typed here); other names (Together's
+    ``learning_rate``, ``n_checkpoints``, ``training_type``, ...) pass the schema and are checked
+    against the job's provider in ``core.hyperparameters``, a 422 naming the names it takes."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+
     n_epochs: NEpochs | None = None
     batch_size: BatchSize | None = None
     learning_rate_multiplier: LearningRate | None = None
@@ -191,6 +197,8 @@ class JobCreate(_Strict):
     seed: Annotated[int, Field(ge=0, le=2_147_483_647, strict=True)] | None = None
     metadata: dict[MetadataKey, MetadataValue] | None = None
     wandb: Wandb | None = None
+    provider: Literal["openai", "azure", "together"] | None = Field(
+        default=None, description="the API dialect (endpoints come from configuration); default as configured")
 
     def to_request(self, provider: str = "openai") -> JobRequest:
         """Equal bodies give equal requests (and fingerprints): empty and absent objects both become None."""
@@ -200,7 +208,8 @@ class JobCreate(_Strict):
             model=self.model, hyperparameters=hyperparameters or None,
             method=self.method.model_dump(exclude_none=True) if self.method else None,
             suffix=self.suffix, seed=self.seed, metadata=dict(self.metadata or {}),
-            wandb=self.wandb.model_dump(exclude_none=True) if self.wandb else None, provider=provider,
+            wandb=self.wandb.model_dump(exclude_none=True) if self.wandb else None,
+            provider=self.provider or provider,
         )
 
 

@@ -26,6 +26,13 @@ class ModelEntry:
     methods: tuple[str, ...] = ("supervised",)
     last_new_job_day: dt.date | None = None
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    # Together: LoRA and/or full fine-tuning, the full-training price when it differs, and whether a
+    # LoRA result is served serverless (callable at once) or needs a dedicated endpoint (billed per
+    # minute, started by the user: the service never starts one on its own).
+    training_types: tuple[str, ...] = ()
+    full_price_per_million_usd: float | None = None
+    serverless_lora: bool | None = None
+    token_count_method: str = "exact"  # "estimated" when no offline vocabulary matches the model
     # Inference (chat) prices per 1M tokens: what an evaluation pays to ask the base model, and a
     # model fine-tuned from it (OpenAI bills fine-tuned inference higher than the base's).
     input_price_per_million_usd: float | None = None
@@ -79,6 +86,32 @@ BUILTIN = BUILTIN + tuple(replace(entry, provider="azure", last_new_job_day=None
                           if not entry.model.startswith("gpt-3.5"))
 
 
+# Together AI: a starting set of fine-tunable open-weight models, with the per-1M-token training prices
+# of its published tiers (LoRA; full in ``full_price_per_million_usd``). Their tokenizers ship no
+# offline vocabulary here, so counts use cl100k_base and say "estimated". No cut-off is known.
+_LLAMA = "meta-llama/"
+TOGETHER: tuple[ModelEntry, ...] = (
+    ModelEntry("together", _LLAMA + "Meta-Llama-3.1-8B-Instruct-Reference", "cl100k_base", 131_072, 0.48,
+               ("supervised", "dpo"), None, (), ("lora", "full"), 0.54, True, "estimated"),
+    ModelEntry("together", _LLAMA + "Meta-Llama-3.1-70B-Instruct-Reference", "cl100k_base", 131_072, 2.90,
+               ("supervised", "dpo"), None, (), ("lora", "full"), 3.20, False, "estimated"),
+    ModelEntry("together", _LLAMA + "Llama-3.3-70B-Instruct-Reference", "cl100k_base", 131_072, 2.90,
+               ("supervised", "dpo"), None, (), ("lora", "full"), 3.20, False, "estimated"),
+    ModelEntry("together", "Qwen/Qwen2.5-7B-Instruct", "cl100k_base", 32_768, 0.48,
+               ("supervised", "dpo"), None, (), ("lora", "full"), 0.54, True, "estimated"),
+    ModelEntry("together", "Qwen/Qwen2.5-72B-Instruct", "cl100k_base", 32_768, 2.90,
+               ("supervised", "dpo"), None, (), ("lora",), None, False, "estimated"),
+    ModelEntry("together", "mistralai/Mistral-7B-Instruct-v0.2", "cl100k_base", 32_768, 0.48,
+               ("supervised", "dpo"), None, (), ("lora", "full"), 0.54, True, "estimated"),
+)
+BUILTIN = BUILTIN + TOGETHER
+
+
+def providers_open_on(entries: list[ModelEntry], day: dt.date) -> list[str]:
+    """Providers with at least one model still taking new jobs on ``day`` (for the cut-off message)."""
+    return sorted({e.provider for e in entries if e.last_new_job_day is None or day <= e.last_new_job_day})
+
+
 class CatalogError(ValueError):
     """A model cannot be used: unknown, closed for new jobs, or not for the method asked."""
 
@@ -97,6 +130,13 @@ def _entry_from_json(raw: dict[str, object]) -> ModelEntry:
         last_new_job_day=dt.date.fromisoformat(str(day)) if day else None,
         aliases=tuple(str(a) for a in raw.get("aliases", [])),  # type: ignore[attr-defined]
         **{name: _price(raw, name) for name in _INFERENCE_PRICE_FIELDS},
+        training_types=tuple(str(t) for t in raw.get("training_types", [])),  # type: ignore[attr-defined]
+        full_price_per_million_usd=(
+            float(str(raw["full_price_per_million_usd"])) if raw.get("full_price_per_million_usd") is not None
+            else None
+        ),
+        serverless_lora=bool(raw["serverless_lora"]) if raw.get("serverless_lora") is not None else None,
+        token_count_method=str(raw.get("token_count_method", "exact")),
     )
 
 
@@ -162,8 +202,10 @@ class ModelCatalog:
             raise CatalogError(f"model {model!r} does not support method {method!r} (supports {entry.methods})")
         today = today or dt.datetime.now(dt.UTC).date()
         if enforce_cutoff and entry.last_new_job_day is not None and today > entry.last_new_job_day:
+            remaining = [p for p in providers_open_on(self.entries(), today) if p != provider]
             raise CatalogError(
                 f"provider {provider!r} stopped accepting new fine-tuning jobs for {model!r} "
-                f"after {entry.last_new_job_day.isoformat()}"
+                f"after {entry.last_new_job_day.isoformat()}; providers still taking new jobs: "
+                f"{', '.join(remaining) or 'none'} (set \"provider\" on the job)"
             )
         return entry

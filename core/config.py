@@ -40,6 +40,13 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("OPENAI_WEBHOOK_SECRET", "FINETUNER_OPENAI_WEBHOOK_SECRET"),
     )
+    together_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TOGETHER_API_KEY", "FINETUNER_TOGETHER_API_KEY")
+    )
+    together_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("TOGETHER_BASE_URL", "FINETUNER_TOGETHER_BASE_URL"),
+        description="Together API root (without /v1); the mounted emulator's /emulator/together when no key is set",
+    )
     azure_openai_endpoint: str | None = None
     azure_openai_api_version: str | None = None
     provider_timeout_seconds: float = Field(default=60.0, description="Per-request limit on provider calls")

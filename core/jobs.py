@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import dispatch, idempotency, wandb_sync, webhooks
+from core import hyperparameters as hyperparameter_rules
 from core.catalog import CatalogError, ModelCatalog, ModelEntry
 from core.claims import still_in
 from core.datasets.service import first_errors
@@ -34,7 +35,7 @@ Actor = Literal["api", "worker", "provider", "reconciler"]
 
 TAG_KEY = "finetuner_job_id"  # our id in the provider job's metadata: how a crashed create is found again
 MAX_USER_METADATA_PAIRS = 15  # OpenAI allows 16; one is our tag
-HYPERPARAMETER_NAMES = ("n_epochs", "batch_size", "learning_rate_multiplier")
+HYPERPARAMETER_NAMES = hyperparameter_rules.OPENAI_NAMES
 DPO_HYPERPARAMETER_NAMES = (*HYPERPARAMETER_NAMES, "beta")
 
 
@@ -142,12 +143,9 @@ def _normalised_method(request: JobRequest) -> tuple[dict[str, Any], dict[str, A
         raise Unprocessable("give hyperparameters either at the top level or inside method, not both differently",
                             details={"param": "hyperparameters"})
     given = request.hyperparameters or nested
-    names = DPO_HYPERPARAMETER_NAMES if method_type == "dpo" else HYPERPARAMETER_NAMES
-    unknown = sorted(set(given) - set(names))
-    if unknown:
-        raise Unprocessable(f"unknown hyperparameter(s) {unknown} for method {method_type!r}",
-                            details={"param": "hyperparameters"})
-    hyperparameters = {name: given.get(name, "auto") for name in names}
+    hyperparameters, problems = hyperparameter_rules.normalise(request.provider, method_type, given)
+    if problems:
+        raise Unprocessable("; ".join(problems), details={"param": "hyperparameters", "provider": request.provider})
     inner["hyperparameters"] = hyperparameters
     return {"type": method_type, method_type: inner}, hyperparameters
 
@@ -202,6 +200,11 @@ def check_request(
                                         enforce_cutoff=enforce_cutoff, today=today)
     except CatalogError as exc:
         raise Unprocessable(str(exc), details={"param": "model"}) from exc
+    training_type = hyperparameters.get("training_type")
+    if entry.training_types and training_type not in (None, "auto") and training_type not in entry.training_types:
+        raise Unprocessable(f"model {request.model!r} on {request.provider!r} supports training_type "
+                            f"{' or '.join(entry.training_types)}, not {training_type!r}",
+                            details={"param": "hyperparameters.training_type"})
     training = _usable_dataset(session, tenant_id, request.training_dataset_id, "training", method_type)
     if request.validation_dataset_id is not None:
         _usable_dataset(session, tenant_id, request.validation_dataset_id, "validation", method_type)

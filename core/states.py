@@ -65,7 +65,9 @@ def is_terminal(status: JobStatus | str) -> bool:
 
 
 # The provider's job statuses (OpenAI's ``FineTuningJob.status``), as typed as the SDK types them.
-ProviderStatus = Literal["validating_files", "queued", "running", "paused", "succeeded", "failed", "cancelled"]
+# Plus "cancelling": Together's cancel_requested (a cancel made at the provider, or ours not yet taken).
+ProviderStatus = Literal["validating_files", "queued", "running", "paused", "cancelling", "succeeded", "failed",
+                         "cancelled"]
 PROVIDER_STATUSES: dict[ProviderStatus, JobStatus] = {status: JobStatus(status) for status in get_args(ProviderStatus)}
 
 

@@ -3,6 +3,7 @@
 from emulator.app import create_app
 from emulator.settings import CLI_TIME_SCALE, TEST_TIME_SCALE, EmulatorSettings, FaultProfile, FaultRule
 from emulator.state import Call, EmulatorState
+from emulator.together import create_together_app
 
 __all__ = [
     "CLI_TIME_SCALE",
@@ -13,4 +14,5 @@ __all__ = [
     "FaultProfile",
     "FaultRule",
     "create_app",
+    "create_together_app",
 ]

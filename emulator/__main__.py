@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from emulator.app import create_app
 from emulator.settings import CLI_TIME_SCALE, EmulatorSettings, FaultProfile
+from emulator.together import create_together_app
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +48,7 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
 def build_server_app(settings: EmulatorSettings) -> FastAPI:
     root = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     root.mount("/v1", create_app(settings))
+    root.mount("/together", create_together_app(settings))  # the SDK adds /v1: /together/v1/...
     return root
 
 

@@ -38,8 +38,9 @@ class FileStore:
         self._seq = itertools.count()
 
     def add(self, filename: str, purpose: str, content: bytes, created_at: float,
-            expires_at: int | None = None) -> StoredFile:
-        record = StoredFile(ids.file_id(), filename, purpose, content, int(created_at), next(self._seq), expires_at)
+            expires_at: int | None = None, file_id: str | None = None) -> StoredFile:
+        record = StoredFile(file_id or ids.file_id(), filename, purpose, content, int(created_at), next(self._seq),
+                            expires_at)
         self._files[record.id] = record
         return record
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import string
+import uuid
 
 _ALPHABET = string.ascii_letters + string.digits
 
@@ -23,6 +24,11 @@ def file_id() -> str:
 
 def job_id() -> str:
     return "ftjob-" + random_token(24)
+
+
+def together_job_id() -> str:
+    """Together's job ids look like ``ft-`` and a UUID."""
+    return "ft-" + str(uuid.uuid4())
 
 
 def event_id() -> str:

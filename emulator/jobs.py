@@ -131,6 +131,7 @@ class Job:
     metrics: list[StepMetrics] = field(default_factory=list)
     model_tag: str = field(default_factory=ids.model_tag)
     overfit_after: float | None = None  # EmulatorSettings.overfit_after when the job was created
+    output_name: str | None = None  # a dialect's own name for the result (Together: account/base:suffix:job)
 
     def __post_init__(self) -> None:
         self.phase_started = self.phase_started or self.created_at
@@ -140,6 +141,8 @@ class Job:
     # ----------------------------------------------------------------- names and views
     @property
     def model_name(self) -> str:
+        if self.output_name is not None:
+            return self.output_name
         return f"ft:{self.base_model}:{self.organization}:{self.suffix or ''}:{self.model_tag}"
 
     def hyperparameters(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from emulator.faults import Fault
 from emulator.state import EmulatorState
 
 CONTROL_PREFIX = "/_emulator"
+PRESIGNED_PREFIX = "/v1/files/upload-target/"
 
 RATE_LIMIT_EXHAUSTED = {
     "x-ratelimit-limit-requests": "10000", "x-ratelimit-remaining-requests": "0",
@@ -121,7 +122,9 @@ class EmulatorMiddleware:
         if not control:
             query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
             state.record_call(method, path, query)
-        refusal = auth_error(Headers(scope=scope), state.settings.api_key)
+        # A presigned upload URL (Together's upload handshake) carries its own authority, like S3's.
+        presigned = path.startswith(PRESIGNED_PREFIX)
+        refusal = None if presigned else auth_error(Headers(scope=scope), state.settings.api_key)
         if refusal is not None:
             await refusal(scope, receive, send_with_headers)
             return

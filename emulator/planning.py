@@ -19,21 +19,22 @@ class ModelChoice:
     entry: ModelEntry
 
 
-def snapshot_entry(catalog: ModelCatalog, name: str) -> ModelEntry | None:
+def snapshot_entry(catalog: ModelCatalog, name: str, provider: str = "openai") -> ModelEntry | None:
     """The catalog entry for a snapshot name or one of its aliases (gpt-4o-mini → its snapshot)."""
     for entry in catalog.entries():
-        if entry.provider == "openai" and (entry.model == name or name in entry.aliases):
+        if entry.provider == provider and (entry.model == name or name in entry.aliases):
             return entry
     return None
 
 
-def resolve_model(catalog: ModelCatalog, name: str, fine_tuned_bases: dict[str, str], method: str) -> ModelChoice:
+def resolve_model(catalog: ModelCatalog, name: str, fine_tuned_bases: dict[str, str], method: str,
+                  provider: str = "openai") -> ModelChoice:
     """The model a job trains, or OpenAI's 400 when it cannot be fine-tuned (with this method)."""
     if name.startswith("ft:") and name in fine_tuned_bases:
-        entry = snapshot_entry(catalog, fine_tuned_bases[name])
+        entry = snapshot_entry(catalog, fine_tuned_bases[name], provider)
         shown = name
     else:
-        entry = snapshot_entry(catalog, name)
+        entry = snapshot_entry(catalog, name, provider)
         shown = entry.model if entry else name
     if entry is None:
         raise bad_request(f"Model {name} is not available for fine-tuning or does not exist.",

@@ -50,8 +50,9 @@ class Call(NamedTuple):
 
 
 class EmulatorState:
-    def __init__(self, settings: EmulatorSettings) -> None:
+    def __init__(self, settings: EmulatorSettings, dialect: str = "openai") -> None:
         self.settings = settings
+        self.dialect = dialect  # whose models and names this instance uses ("openai" or "together")
         self.clock = Clock()
         self.lock = threading.RLock()
         self.catalog = ModelCatalog.load()
@@ -108,7 +109,7 @@ class EmulatorState:
 
     # ------------------------------------------------------------------ files
     def create_file(self, filename: str, purpose: str, content: bytes,
-                    expires_after: int | None = None) -> dict[str, Any]:
+                    expires_after: int | None = None, file_id: str | None = None) -> dict[str, Any]:
         if len(content) > MAX_UPLOAD_BYTES:
             raise bad_request("File is too large: the maximum size is 512 MB.", param="file")
         if purpose == "fine-tune" and not filename.lower().endswith(".jsonl"):
@@ -117,7 +118,7 @@ class EmulatorState:
         with self.lock:
             now = self.clock.now()
             expires_at = int(now) + expires_after if expires_after else None
-            record = self.files.add(filename, purpose, content, now, expires_at)
+            record = self.files.add(filename, purpose, content, now, expires_at, file_id)
             self._dirty_files.add(record.id)
             self._save()
             return record.to_dict()
@@ -162,7 +163,7 @@ class EmulatorState:
         with self.lock:
             fine_tuned = {name: self._jobs[job_id].base_model for name, (job_id, _) in self._models.items()
                           if self._jobs[job_id].status == "succeeded"}
-            choice = resolve_model(self.catalog, request.model, fine_tuned, method)
+            choice = resolve_model(self.catalog, request.model, fine_tuned, method, self.dialect)
             training = self._input_file(request.training_file, "training_file")
             validation = (self._input_file(request.validation_file, "validation_file")
                           if request.validation_file else None)
@@ -176,14 +177,17 @@ class EmulatorState:
                           time_scale=self.settings.time_scale, token_limit=choice.entry.token_limit,
                           fault_code=profile.job_failure_code, fault_message=profile.job_failure_message)
         with self.lock:
+            job_id = ids.together_job_id() if self.dialect == "together" else ids.job_id()
             job = Job(
-                id=ids.job_id(), created_at=self.clock.now(), model=choice.shown, base_model=choice.snapshot,
+                id=job_id, created_at=self.clock.now(), model=choice.shown, base_model=choice.snapshot,
                 training_file=request.training_file, validation_file=request.validation_file,
                 method_type=method, requested=request.requested_hyperparameters(), seed=seed,
                 suffix=request.suffix, metadata=request.metadata,
                 integrations=[i.echo() for i in request.integrations] if request.integrations else None,
                 organization=self.settings.organization, organization_id=self.settings.organization_id, plan=plan,
                 overfit_after=self.settings.overfit_after,
+                output_name=(f"{self.settings.organization}/{choice.snapshot.split('/')[-1]}:{request.suffix or ''}:"
+                             f"{job_id}" if self.dialect == "together" else None),
             )
             job.start()
             if train is not None and error is None:
@@ -298,7 +302,7 @@ class EmulatorState:
         no webhook and have no result file.
         """
         with self.lock:
-            entry = snapshot_entry(self.catalog, model)
+            entry = snapshot_entry(self.catalog, model, self.dialect)
             if entry is None:
                 raise ValueError(f"unknown base model {model!r}")
             now = self.clock.now()
@@ -350,7 +354,7 @@ class EmulatorState:
         missing = not_found(f"The model `{name}` does not exist or you do not have access to it.",
                             code="model_not_found")
         with self.lock:
-            if name.startswith("ft:"):
+            if name.startswith("ft:") or name.partition(":ckpt-step-")[0] in self._models:
                 job_model, _, _ = name.partition(":ckpt-step-")
                 found = self._models.get(job_model)
                 if found is None:
@@ -362,10 +366,47 @@ class EmulatorState:
                 if not ready:
                     raise missing
                 return found[1], found[1].encoding
-            entry = snapshot_entry(self.catalog, name)
+            entry = snapshot_entry(self.catalog, name, self.dialect)
             if entry is None:
                 raise missing
             return None, entry.encoding
+
+    def job_for_model(self, name: str) -> Job | None:
+        """The job whose fine-tuned model (or one of its checkpoints) is ``name``."""
+        with self.lock:
+            found = self._models.get(name.partition(":ckpt-step-")[0])
+            return self._jobs.get(found[0]) if found else None
+
+    def job_object(self, job_id: str) -> Job:
+        """The job itself, advanced to now (a dialect renders it in its own shape); 404 if unknown."""
+        with self.lock:
+            job = self._job(job_id)
+            self._save()
+            return job
+
+    def annotate_job(self, job_id: str, values: dict[str, Any]) -> Job:
+        """Record a dialect's own request fields on a job (kept in ``requested``, and persisted)."""
+        with self.lock:
+            job = self._job(job_id)
+            job.requested.update(values)
+            self._dirty_jobs.add(job.id)
+            self._save()
+            return job
+
+    def jobs_newest_first(self) -> list[Job]:
+        with self.lock:
+            self._advance_active()
+            self._save()
+            return sorted(self._jobs.values(), key=lambda j: (j.created_at, self._order[j.id]), reverse=True)
+
+    def find_file_record(self, file_id: str) -> Any:
+        with self.lock:
+            return self.files.find(file_id)
+
+    def all_files(self) -> list[Any]:
+        with self.lock:
+            page, _ = self.files.page(purpose=None, after=None, limit=1_000_000, order="desc")
+            return list(page)
 
     # ------------------------------------------------------------------ JobHost
     def store_result_file(self, _job: Job, content: bytes, created_at: float) -> str:

@@ -33,10 +33,13 @@ from core.providers.errors import (
 )
 from core.providers.redaction import redact
 
-PROVIDER_NAMES = ("openai", "azure", "openai-compatible")
+PROVIDER_NAMES = ("openai", "azure", "openai-compatible", "together")
+#: What ``provider`` on ``POST /v1/jobs`` may name: an API dialect; its endpoint comes from configuration.
+JOB_PROVIDERS = ("openai", "azure", "together")
 
 __all__ = [
     "FINE_TUNE_PURPOSE",
+    "JOB_PROVIDERS",
     "PROVIDER_NAMES",
     "ChatResult",
     "JobSpec",
@@ -71,11 +74,15 @@ def default_provider_name(settings: Settings) -> str:
 def build_provider(settings: Settings, name: str | None = None) -> Provider:
     """A new provider for ``name`` (default: :func:`default_provider_name`). The caller owns it
     and must ``close()`` it; most code wants the cached :func:`get_provider` instead."""
-    from core.providers.openai import OpenAIProvider  # the SDK is heavy; import it on first use
-
     chosen = name or default_provider_name(settings)
     if chosen not in PROVIDER_NAMES:
         raise ProviderConfigError(f"unknown provider {chosen!r}; known: {', '.join(PROVIDER_NAMES)}")
+    if chosen == "together":
+        from core.providers.together import TogetherProvider  # SDKs are heavy; import on first use
+
+        return TogetherProvider.from_settings(settings)
+    from core.providers.openai import OpenAIProvider
+
     return OpenAIProvider.from_settings(settings, name=chosen)
 
 

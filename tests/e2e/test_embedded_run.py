@@ -54,7 +54,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.timeout(300)
 def test_make_run_serves_and_a_job_reaches_succeeded_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINETUNER_", "OPENAI_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINETUNER_", "OPENAI_", "TOGETHER_"))}
     env.update({"FINETUNER_VAR_DIR": str(tmp_path / "var"), "FINETUNER_POLL_INTERVAL_SECONDS": "0.5",
                 "PYTHONPATH": str(ROOT)})
     out = tmp_path / "embedded.log"
@@ -73,17 +73,26 @@ def test_make_run_serves_and_a_job_reaches_succeeded_then_ctrl_c_stops_everythin
                                               "model": "gpt-4o-mini-2024-07-18"})
             assert job.status_code == 202, job.text
             job_id = job.json()["id"]
-            deadline = time.monotonic() + JOB_TIMEOUT
-            status = "pending"
-            while status not in ("succeeded", "failed", "cancelled") and time.monotonic() < deadline:
-                time.sleep(0.5)
-                status = http.get(f"/v1/jobs/{job_id}").json()["status"]
+            # A Together job beside it: the mounted emulator's Together dialect at /emulator/together.
+            together_job = http.post("/v1/jobs", json={"training_dataset_id": dataset.json()["id"],
+                                                       "provider": "together", "suffix": "adder",
+                                                       "model": "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"})
+            assert together_job.status_code == 202, together_job.text
             worker_log = tmp_path / "var" / "worker.log"
-            assert status == "succeeded", (
-                f"job ended {status}; worker log:\n{worker_log.read_text(errors='replace')[-4000:]}")
+            for one in (job_id, together_job.json()["id"]):
+                deadline = time.monotonic() + JOB_TIMEOUT
+                status = "pending"
+                while status not in ("succeeded", "failed", "cancelled") and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                    status = http.get(f"/v1/jobs/{one}").json()["status"]
+                assert status == "succeeded", (
+                    f"job {one} ended {status}; worker log:\n{worker_log.read_text(errors='replace')[-4000:]}")
             body = http.get(f"/v1/jobs/{job_id}").json()
             assert body["fine_tuned_model"].startswith("ft:gpt-4o-mini-2024-07-18:")
             assert http.get(f"/v1/jobs/{job_id}/events").json()["data"], "provider events were recorded"
+            together_body = http.get(f"/v1/jobs/{together_job.json()['id']}").json()
+            assert together_body["fine_tuned_model"].startswith("emulator/Meta-Llama-3.1-8B-Instruct-Reference:adder-")
+            assert http.get(f"/v1/jobs/{together_job.json()['id']}/metrics").json()["data"], "Together loss curve"
 
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0, out.read_text(errors="replace")[-3000:]
@@ -101,7 +110,7 @@ def test_make_run_serves_and_a_job_reaches_succeeded_then_ctrl_c_stops_everythin
 
 
 def _start(tmp_path: Path, log_name: str, time_scale: str) -> tuple[subprocess.Popen[bytes], str, str, int, Path]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINETUNER_", "OPENAI_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINETUNER_", "OPENAI_", "TOGETHER_"))}
     env.update({"FINETUNER_VAR_DIR": str(tmp_path / "var"), "FINETUNER_POLL_INTERVAL_SECONDS": "0.5",
                 "PYTHONPATH": str(ROOT)})
     out = tmp_path / log_name

@@ -25,6 +25,7 @@ from typing import Any
 import httpx2
 import openai
 import pytest
+import together
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
@@ -105,6 +106,13 @@ class RunningEmulator:
         self._clients.append(client)
         return client
 
+    def together_client(self, **kwargs: Any) -> together.Together:
+        """A ``together.Together`` client for an emulator serving the Together dialect (the SDK adds /v1)."""
+        options: dict[str, Any] = {"base_url": self.base_url, "api_key": self.api_key, "max_retries": 0,
+                                   "timeout": 10.0}
+        options.update(kwargs)
+        return together.Together(**options)
+
     def control(self, method: str, path: str, json: Any = None) -> httpx2.Response:
         """Plain HTTP to the emulator's own ``/_emulator/…`` routes (they are not in the SDK)."""
         with httpx2.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {self.api_key}"},
@@ -123,10 +131,12 @@ def _free_socket() -> socket.socket:
 
 
 @contextmanager
-def serve_emulator(settings: EmulatorSettings | None = None, *, prefix: str = "/v1") -> Iterator[RunningEmulator]:
-    """Start the emulator (mounted at ``prefix``) on a free loopback port; stop it on exit."""
+def serve_emulator(settings: EmulatorSettings | None = None, *, prefix: str = "/v1",
+                   factory: Callable[[EmulatorSettings], Any] = create_app) -> Iterator[RunningEmulator]:
+    """Start the emulator (mounted at ``prefix``) on a free loopback port; stop it on exit.
+    ``factory`` picks the dialect (``create_app``: OpenAI; ``create_together_app``: Together)."""
     settings = settings or EmulatorSettings(api_key=DEFAULT_TEST_KEY)
-    app = create_app(settings)
+    app = factory(settings)
     recorder = ResponseRecorder(Starlette(routes=[Mount(prefix, app=app)]))
     sock = _free_socket()
     port = sock.getsockname()[1]

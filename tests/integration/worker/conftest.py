@@ -28,7 +28,7 @@ from core import dispatch
 from core.config import Settings
 from core.db import get_sessionmaker
 from core.tenants import create_api_key, create_tenant
-from emulator import EmulatorSettings
+from emulator import EmulatorSettings, create_together_app
 from tests.emulator.server import RunningEmulator, serve_emulator
 from tests.fixtures.api import pg_database
 from tests.fixtures.celery import ROOT, launch_celery, worker_args
@@ -46,6 +46,7 @@ FLOW_TIME_SCALE = 0.03
 class Stack:
     settings: Settings
     emulator: RunningEmulator
+    together: RunningEmulator
     sessions: sessionmaker[Session]
     client: TestClient
     worker_log: Path
@@ -55,9 +56,12 @@ class Stack:
         return self.worker_log.read_text(errors="replace")[-6000:]
 
 
-def worker_env(settings: Settings, emulator: RunningEmulator) -> dict[str, str]:
+def worker_env(settings: Settings, emulator: RunningEmulator,
+               together: RunningEmulator | None = None) -> dict[str, str]:
     """The worker's whole configuration, as production passes it: environment variables."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINETUNER_", "OPENAI_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINETUNER_", "OPENAI_", "TOGETHER_"))}
+    if together is not None:
+        env.update({"TOGETHER_BASE_URL": together.base_url, "TOGETHER_API_KEY": together.api_key})
     env.update({
         "PYTHONPATH": str(ROOT),
         "FINETUNER_ENVIRONMENT": "test",
@@ -105,14 +109,16 @@ def redis_url() -> Iterator[str]:
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Stack]:
     var_dir = tmp_path_factory.mktemp("worker-var")
     with pg_database("finetuner_test_worker") as database_url, \
-            serve_emulator(EmulatorSettings(api_key=EMULATOR_KEY, time_scale=FLOW_TIME_SCALE)) as emulator:
+            serve_emulator(EmulatorSettings(api_key=EMULATOR_KEY, time_scale=FLOW_TIME_SCALE)) as emulator, \
+            serve_emulator(EmulatorSettings(api_key=EMULATOR_KEY, time_scale=FLOW_TIME_SCALE), prefix="/together",
+                           factory=create_together_app) as together:
         settings = Settings(
             environment="test", var_dir=var_dir, database_url=database_url, broker_url=redis_url,
             storage_dir=var_dir / "storage", mount_emulator=False, openai_api_key=None, openai_base_url=None,
             poll_interval_seconds=0.2, reconcile_interval_seconds=2.0, stuck_after_seconds=10.0,
         )
         log_path = var_dir / "worker.log"
-        worker = start_worker(worker_env(settings, emulator), log_path)
+        worker = start_worker(worker_env(settings, emulator, together), log_path)
         celery = make_celery(settings)
         sessions = get_sessionmaker(database_url)
         with sessions() as session:
@@ -122,7 +128,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[
         app = create_app(settings, send_tasks=False)
         try:
             with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as client:
-                yield Stack(settings, emulator, sessions, client, log_path, celery)
+                yield Stack(settings, emulator, together, sessions, client, log_path, celery)
         finally:
             dispatch.set_sender(None)
             stop_worker(worker)

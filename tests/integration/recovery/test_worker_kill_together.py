@@ -1,0 +1,64 @@
+"""SIGKILL the worker during upload and create of Together jobs: each job still ends ``succeeded``
+with exactly one Together job (found by the tag in its suffix) and one upload per distinct file."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.providers.together_convert import job_tag, tag_of
+from emulator import EmulatorSettings, create_together_app
+from tests.emulator.server import RunningEmulator, serve_emulator
+from tests.integration.recovery.conftest import EMULATOR_KEY, TIME_SCALE, Recovery, build_recovery, dataset_bytes
+
+pytestmark = pytest.mark.integration
+LLAMA = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+N_JOBS = 6
+N_FILES = 3
+
+
+@pytest.fixture
+def together_recovery(tmp_path: Path) -> Iterator[tuple[Recovery, RunningEmulator]]:
+    with serve_emulator(EmulatorSettings(api_key=EMULATOR_KEY, time_scale=TIME_SCALE), prefix="/together",
+                        factory=create_together_app) as together, build_recovery(tmp_path) as stack:
+        stack.env.update({"TOGETHER_BASE_URL": together.base_url, "TOGETHER_API_KEY": together.api_key})
+        yield stack, together
+
+
+def test_together_jobs_survive_sigkill_during_upload_and_create(
+        together_recovery: tuple[Recovery, RunningEmulator]) -> None:
+    recovery, together = together_recovery
+    datasets = [recovery.upload(dataset_bytes(100 + i), f"tg-kill-{i}.jsonl") for i in range(N_FILES)]
+    job_ids = [recovery.submit(datasets[i % N_FILES], model=LLAMA, provider="together", suffix=f"k{i}")
+               for i in range(N_JOBS)]
+    state = together.state
+    kills: list[str] = []
+
+    def kill_when(label: str, path: str, method: str) -> None:
+        state.inject(path, 200, count=4, method=method, delay=1.0)  # slow, so the kill lands mid-call
+        worker = recovery.start_worker()
+        recovery.wait_for(lambda: any(c.method == method and c.path == path for c in state.calls), timeout=30,
+                          what=f"the {label} phase")
+        time.sleep(0.4)
+        Recovery.kill(worker)
+        kills.append(f"{label}: {Counter(recovery.statuses(job_ids).values())}")
+
+    kill_when("upload", "/v1/files", "POST")
+    kill_when("create", "/v1/fine-tunes", "POST")
+    state.clear_faults()
+
+    recovery.start_worker()
+    final = recovery.wait_all_terminal(job_ids, timeout=120)
+
+    assert Counter(final.values()) == {"succeeded": N_JOBS}, (final, kills)
+    listed = together.together_client().fine_tuning.list().data
+    tags = Counter(tag_of(j.suffix) for j in listed)
+    assert len(listed) == N_JOBS, f"{len(listed)} Together jobs for {N_JOBS} jobs; kills: {kills}"
+    assert set(tags) == {job_tag(j) for j in job_ids} and max(tags.values()) == 1, "one Together job per job"
+    files = together.together_client().files.list().data
+    assert len(files) == N_FILES, f"{len(files)} files uploaded for {N_FILES} datasets; kills: {kills}"
+    assert len(kills) == 2
