@@ -1,4 +1,5 @@
-"""``Idempotency-Key`` replay, once for every resource that accepts the header (jobs, datasets).
+"""``Idempotency-Key`` replay, once for every resource that accepts the header (jobs, datasets,
+evaluations, sweeps): each of them spends money when repeated by a client retrying a lost answer.
 
 Same key and same request (by fingerprint) returns the first row; same key and a different
 request is a 422 naming the key. The unique (tenant, key) constraint, not a prior read, settles
@@ -7,6 +8,8 @@ concurrent repeats: the loser's insert fails inside a savepoint and it replays t
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +27,11 @@ class Keyed(Protocol):
 
 
 K = TypeVar("K", bound=Keyed)
+
+
+def fingerprint(request: Any) -> str:
+    """A stable hash of a parsed request: the same key with the same request replays the first answer."""
+    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _for_key(session: Session, model: type[K], tenant_id: str, key: str) -> K | None:

@@ -362,6 +362,7 @@ class Evaluation(Base):
     __table_args__ = (
         Index("ix_evaluations_tenant_id_id", "tenant_id", "id"),
         Index("ix_evaluations_status", "status"),
+        UniqueConstraint("tenant_id", "idempotency_key", name="uq_evaluations_tenant_idempotency"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("eval"))
@@ -376,6 +377,8 @@ class Evaluation(Base):
     baseline: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
     results: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
     best: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     total_items: Mapped[int] = mapped_column(Integer, default=0)
     completed_items: Mapped[int] = mapped_column(Integer, default=0)
     failed_items: Mapped[int] = mapped_column(Integer, default=0)
@@ -431,7 +434,8 @@ class Sweep(Base):
     ``points`` is the grid in run order, each with the job id once its run exists."""
 
     __tablename__ = "sweeps"
-    __table_args__ = (Index("ix_sweeps_tenant_id_id", "tenant_id", "id"), Index("ix_sweeps_status", "status"))
+    __table_args__ = (Index("ix_sweeps_tenant_id_id", "tenant_id", "id"), Index("ix_sweeps_status", "status"),
+                      UniqueConstraint("tenant_id", "idempotency_key", name="uq_sweeps_tenant_idempotency"))
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("sweep"))
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
@@ -441,6 +445,8 @@ class Sweep(Base):
     max_parallel: Mapped[int] = mapped_column(Integer, default=1)
     budget_usd: Mapped[float | None] = mapped_column(Float, default=None)
     estimated_cost_usd: Mapped[float | None] = mapped_column(Float, default=None)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import dispatch, webhooks
+from core import dispatch, idempotency, webhooks
 from core.catalog import ModelCatalog
 from core.datasets.counting import TokenCounter
 from core.errors import Conflict, DomainError, Unprocessable
@@ -94,7 +94,19 @@ def estimate_grid(session: Session, tenant_id: str, job: dict[str, Any], points:
 
 def create_sweep(session: Session, tenant_id: str, *, job: dict[str, Any], grid: dict[str, list[Any]],
                  evaluation: dict[str, Any] | None, max_parallel: int, budget_usd: float | None,
-                 rank_by: str | None, catalog: ModelCatalog, store: BlobStore, provider: str) -> Sweep:
+                 rank_by: str | None, catalog: ModelCatalog, store: BlobStore, provider: str,
+                 idempotency_key: str | None = None) -> Sweep:
+    """Check every run and the whole grid's cost, then store the sweep; its runs start from ``advance``.
+
+    A repeat with the same ``Idempotency-Key`` gets the first sweep back: a second one would train
+    (and pay for) the whole grid again.
+    """
+    request_hash = idempotency.fingerprint({"job": job, "grid": grid, "evaluation": evaluation,
+                                            "max_parallel": max_parallel, "budget_usd": budget_usd,
+                                            "rank_by": rank_by, "provider": provider})
+    earlier = idempotency.replayed(session, Sweep, tenant_id, idempotency_key, request_hash, what="sweep request")
+    if earlier is not None:
+        return earlier
     points = grid_points(grid)
     clash = sorted(set(grid) & set(job.get("hyperparameters") or {}))
     if clash:
@@ -118,9 +130,12 @@ def create_sweep(session: Session, tenant_id: str, *, job: dict[str, Any], grid:
                   estimated_cost_usd=money["total_usd"],
                   points=[{"hyperparameters": p, "job_id": None} for p in points],
                   spec={"job": job, "grid": grid, "evaluation": evaluation, "rank_by": ranked_by, "estimate": money,
-                        "provider": provider})
-    session.add(sweep)
-    session.flush()
+                        "provider": provider},
+                  idempotency_key=idempotency_key, request_hash=request_hash)
+    sweep, created = idempotency.insert_once(session, sweep, key=idempotency_key, fingerprint=request_hash,
+                                             what="sweep request")
+    if not created:
+        return sweep
     _announce(session, sweep, previous=None)
     dispatch.defer(session, TaskName.ADVANCE_SWEEP, sweep_id=sweep.id)
     return sweep

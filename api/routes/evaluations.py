@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import After, BlobStoreDep, CatalogDep, Limit, SessionDep, TenantDep
+from api.deps import After, BlobStoreDep, CatalogDep, IdempotencyKey, Limit, SessionDep, TenantDep
 from api.errors import COMMON_ERRORS, CONFLICT
 from api.evaluation_schemas import EVALUATION_ITEM_PREFIX, EvaluationCreate, EvaluationItemOut, EvaluationOut
 from api.schemas import Page, parse_seq_cursor
@@ -25,15 +25,17 @@ ItemAfter = Annotated[str | None, Query(pattern=rf"^({EVALUATION_ITEM_PREFIX}_)?
 @router.post("/v1/jobs/{job_id}/evaluations", status_code=202, response_model=EvaluationOut, responses=CONFLICT,
              summary="Evaluate a job's fine-tuned model on a held-out dataset")
 def create_evaluation(job_id: str, session: SessionDep, tenant: TenantDep, catalog: CatalogDep,
-                      store: BlobStoreDep, body: EvaluationCreate | None = None) -> EvaluationOut:
+                      store: BlobStoreDep, body: EvaluationCreate | None = None,
+                      idempotency_key: IdempotencyKey = None) -> EvaluationOut:
     """Estimated first (422 over ``max_cost_usd``); accepted as ``queued`` with every item stored; a
-    worker asks the models. A job that has not succeeded is 409."""
+    worker asks the models. A job that has not succeeded is 409. A repeat with the same
+    Idempotency-Key and body returns the first evaluation."""
     jobs.get_job(session, tenant.id, job_id)  # another tenant's job is 404 before anything about the body
     if body is None:
         raise BadRequest("malformed request: body: a JSON object with dataset_id and task is required",
                          details={"param": "body"})
     evaluation = service.create_evaluation(session, tenant.id, job_id, body.to_request(), catalog=catalog,
-                                           store=store)
+                                           store=store, idempotency_key=idempotency_key)
     session.commit()
     return EvaluationOut.from_row(evaluation)
 

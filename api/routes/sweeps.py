@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import BlobStoreDep, CatalogDep, SessionDep, SettingsDep, TenantDep
+from api.deps import BlobStoreDep, CatalogDep, IdempotencyKey, SessionDep, SettingsDep, TenantDep
 from api.errors import COMMON_ERRORS, CONFLICT
 from api.evaluation_schemas import EvaluationCreate
 from api.schemas import BatchSize, JobCreate, LearningRate, NEpochs, UTCDateTime
@@ -69,9 +69,10 @@ def _out(session: SessionDep, sweep: Sweep) -> SweepOut:
 
 @router.post("", status_code=202, response_model=SweepOut, summary="Start a hyperparameter sweep")
 def create_sweep(body: SweepCreate, session: SessionDep, tenant: TenantDep, catalog: CatalogDep,
-                 store: BlobStoreDep, settings: SettingsDep) -> SweepOut:
+                 store: BlobStoreDep, settings: SettingsDep, idempotency_key: IdempotencyKey = None) -> SweepOut:
     """The whole grid's estimated cost (training and evaluations) is checked against ``budget_usd``
-    before any job exists: over it is 422 with the estimate."""
+    before any job exists: over it is 422 with the estimate. A repeat with the same Idempotency-Key
+    and body returns the first sweep."""
     job = body.job.to_request()
     job_spec: dict[str, Any] = {"training_dataset_id": job.training_dataset_id,
                                 "validation_dataset_id": job.validation_dataset_id, "model": job.model,
@@ -81,7 +82,8 @@ def create_sweep(body: SweepCreate, session: SessionDep, tenant: TenantDep, cata
     evaluation = body.evaluation.model_dump() if body.evaluation else None
     sweep = sweeps.create_sweep(session, tenant.id, job=job_spec, grid=grid, evaluation=evaluation,
                                 max_parallel=body.max_parallel, budget_usd=body.budget_usd, rank_by=body.rank_by,
-                                catalog=catalog, store=store, provider=default_provider_name(settings))
+                                catalog=catalog, store=store, provider=default_provider_name(settings),
+                                idempotency_key=idempotency_key)
     session.commit()
     return _out(session, sweep)
 

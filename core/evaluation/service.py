@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import dispatch, webhooks
+from core import dispatch, idempotency, webhooks
 from core.catalog import ModelCatalog
 from core.datasets.counting import TokenCounter
 from core.errors import Conflict, Unprocessable
@@ -117,9 +117,18 @@ def _canonical_path(store: BlobStore, dataset: Dataset, param: str) -> Any:
 
 
 def create_evaluation(session: Session, tenant_id: str, job_id: str, request: EvaluationRequest, *,
-                      catalog: ModelCatalog, store: BlobStore) -> Evaluation:
-    """Check everything, estimate the money, store the evaluation and every item; defer the run."""
+                      catalog: ModelCatalog, store: BlobStore, idempotency_key: str | None = None) -> Evaluation:
+    """Check everything, estimate the money, store the evaluation and every item; defer the run.
+
+    A repeat with the same ``Idempotency-Key`` (a client retrying a lost answer) gets the first
+    evaluation back instead of paying for every model call twice.
+    """
     job = get_owned(session, Job, tenant_id, job_id)
+    request_hash = idempotency.fingerprint({"job_id": job.id, **asdict(request)})
+    earlier = idempotency.replayed(session, Evaluation, tenant_id, idempotency_key, request_hash,
+                                   what="evaluation request")
+    if earlier is not None:
+        return earlier
     _check_metrics(request.task, request.metrics, request.rank_by)
     if request.models not in (None, "checkpoints"):
         raise Unprocessable("models must be 'checkpoints' (or left out)", details={"param": "models"})
@@ -152,9 +161,12 @@ def create_evaluation(session: Session, tenant_id: str, job_id: str, request: Ev
         tenant_id=tenant_id, job_id=job.id, dataset_id=held_out_set.id, task=request.task,
         status=EvaluationStatus.QUEUED.value, spec=spec, targets=[t.as_dict() for t in targets], baseline=baseline,
         total_items=len(examples) * len(targets), estimated_cost_usd=money["total_usd"],
+        idempotency_key=idempotency_key, request_hash=request_hash,
     )
-    session.add(evaluation)
-    session.flush()
+    evaluation, created = idempotency.insert_once(session, evaluation, key=idempotency_key,
+                                                  fingerprint=request_hash, what="evaluation request")
+    if not created:
+        return evaluation
     now = utcnow()
     done = 0
     for target in targets:

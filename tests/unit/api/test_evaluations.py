@@ -142,3 +142,21 @@ def test_a_label_test_set_uploaded_by_a_client_is_read_in_order(auth_client: Tes
     test = upload_dataset(auth_client, jsonl(label_rows(15, seed=5)), filename="more.jsonl")
     _, body = _post(auth_client, trained.job_id, dataset_id=test["id"], task="label", max_examples=11)
     assert body["progress"]["total"] == 22  # type: ignore[index]
+
+
+def test_a_repeat_with_the_same_idempotency_key_returns_the_first_evaluation_and_stores_nothing_more(
+        auth_client: TestClient, trained: TrainedJob, sent_tasks: SentTasks, db_session: Session) -> None:
+    body = {"dataset_id": trained.test_dataset_id, "task": "label", "compare_with": ["base"]}
+    headers = {"Idempotency-Key": "eval-retry-1"}
+    first = auth_client.post(f"/v1/jobs/{trained.job_id}/evaluations", json=body, headers=headers)
+    again = auth_client.post(f"/v1/jobs/{trained.job_id}/evaluations", json=body, headers=headers)
+    changed = auth_client.post(f"/v1/jobs/{trained.job_id}/evaluations", json={**body, "compare_with": []},
+                               headers=headers)
+
+    assert first.status_code == again.status_code == 202, (first.text, again.text)
+    assert again.json()["id"] == first.json()["id"], "a client retrying a lost answer must not pay twice"
+    assert changed.status_code == 422 and changed.json()["error"]["details"]["param"] == "Idempotency-Key"
+    items = db_session.scalar(select(func.count()).select_from(EvaluationItem))
+    assert items == first.json()["progress"]["total"], "the repeat stored no second set of items"
+    runs = [task for task in sent_tasks if task[0] == TaskName.RUN_EVALUATION]
+    assert runs == [(TaskName.RUN_EVALUATION, {"evaluation_id": first.json()["id"]})]

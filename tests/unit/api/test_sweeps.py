@@ -96,3 +96,18 @@ def test_a_sweep_whose_runs_the_service_would_refuse_is_refused_before_any_job(
     body["job"] = {"training_dataset_id": dataset["id"], "model": "ft:gpt-4o-mini-2024-07-18:o:x:abc"}
     assert auth_client.post("/v1/sweeps", json=body).status_code == 404
     assert _jobs(db_session) == 0
+
+
+def test_a_repeat_with_the_same_idempotency_key_returns_the_first_sweep(
+        auth_client: TestClient, db_session: Session, sent_tasks: SentTasks) -> None:
+    dataset = upload_dataset(auth_client, chat_jsonl(50))
+    headers = {"Idempotency-Key": "sweep-retry-1"}
+    first = auth_client.post("/v1/sweeps", json=_body(dataset["id"], budget_usd=100.0), headers=headers)
+    again = auth_client.post("/v1/sweeps", json=_body(dataset["id"], budget_usd=100.0), headers=headers)
+    changed = auth_client.post("/v1/sweeps", json=_body(dataset["id"], budget_usd=50.0), headers=headers)
+
+    assert first.status_code == again.status_code == 202, (first.text, again.text)
+    assert again.json()["id"] == first.json()["id"], "a second sweep would train the whole grid again"
+    assert changed.status_code == 422 and changed.json()["error"]["details"]["param"] == "Idempotency-Key"
+    advances = [task for task in sent_tasks if task[0] == TaskName.ADVANCE_SWEEP]
+    assert advances == [(TaskName.ADVANCE_SWEEP, {"sweep_id": first.json()["id"]})]
