@@ -20,6 +20,7 @@ from core.providers.base import (
     ProviderJob,
     ProviderJobError,
 )
+from core.providers.coerce import as_dict, as_int
 
 HYPERPARAMETER_NAMES = ("n_epochs", "batch_size", "learning_rate_multiplier", "beta")
 
@@ -39,25 +40,11 @@ def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
-
-
-def _dict(value: object) -> dict[str, Any]:
-    return dict(value) if isinstance(value, Mapping) else {}
-
-
 def file_from_openai(raw: Mapping[str, Any]) -> ProviderFile:
     return ProviderFile(
         id=str(raw["id"]),
         filename=str(raw.get("filename") or ""),
-        bytes=_int(raw.get("bytes")) or 0,
+        bytes=as_int(raw.get("bytes")) or 0,
         purpose=str(raw.get("purpose") or ""),
         status=_str(raw.get("status")),
         created_at=_required_datetime(raw.get("created_at")),
@@ -67,17 +54,17 @@ def file_from_openai(raw: Mapping[str, Any]) -> ProviderFile:
 def _resolved_hyperparameters(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Top-level ``hyperparameters`` (supervised only, per OpenAI) overlaid with the method's own,
     which is where DPO's (and newer supervised jobs') resolved values live."""
-    merged = {k: v for k, v in _dict(raw.get("hyperparameters")).items() if v is not None}
-    method = _dict(raw.get("method"))
+    merged = {k: v for k, v in as_dict(raw.get("hyperparameters")).items() if v is not None}
+    method = as_dict(raw.get("method"))
     method_type = _str(method.get("type"))
     if method_type:
-        inner = _dict(_dict(method.get(method_type)).get("hyperparameters"))
+        inner = as_dict(as_dict(method.get(method_type)).get("hyperparameters"))
         merged.update({k: v for k, v in inner.items() if v is not None})
     return merged
 
 
 def job_from_openai(raw: Mapping[str, Any]) -> ProviderJob:
-    error = _dict(raw.get("error"))
+    error = as_dict(raw.get("error"))
     message = _str(error.get("message"))
     code = _str(error.get("code"))
     method = raw.get("method")
@@ -91,15 +78,15 @@ def job_from_openai(raw: Mapping[str, Any]) -> ProviderJob:
         else None,
         hyperparameters=_resolved_hyperparameters(raw),
         method=dict(method) if isinstance(method, Mapping) else None,
-        trained_tokens=_int(raw.get("trained_tokens")),
+        trained_tokens=as_int(raw.get("trained_tokens")),
         created_at=_required_datetime(raw.get("created_at")),
         finished_at=to_datetime(raw.get("finished_at")),
         estimated_finish=to_datetime(raw.get("estimated_finish")),
-        metadata={str(k): str(v) for k, v in _dict(raw.get("metadata")).items() if v is not None},
+        metadata={str(k): str(v) for k, v in as_dict(raw.get("metadata")).items() if v is not None},
         result_files=[str(f) for f in raw.get("result_files") or []],
         training_file=str(raw.get("training_file") or ""),
         validation_file=_str(raw.get("validation_file")),
-        seed=_int(raw.get("seed")),
+        seed=as_int(raw.get("seed")),
         suffix=_str(raw.get("suffix")),
     )
 
@@ -119,12 +106,12 @@ def event_from_openai(raw: Mapping[str, Any]) -> ProviderEvent:
 def checkpoint_from_openai(raw: Mapping[str, Any]) -> ProviderCheckpoint:
     metrics = {
         str(k): float(v)
-        for k, v in _dict(raw.get("metrics")).items()
+        for k, v in as_dict(raw.get("metrics")).items()
         if isinstance(v, int | float) and not isinstance(v, bool)
     }
     return ProviderCheckpoint(
         id=str(raw["id"]),
-        step=_int(raw.get("step_number")) or _int(metrics.get("step")) or 0,
+        step=as_int(raw.get("step_number")) or as_int(metrics.get("step")) or 0,
         fine_tuned_model_checkpoint=str(raw.get("fine_tuned_model_checkpoint") or ""),
         metrics=metrics,
         created_at=_required_datetime(raw.get("created_at")),
@@ -133,10 +120,10 @@ def checkpoint_from_openai(raw: Mapping[str, Any]) -> ProviderCheckpoint:
 
 def chat_result_from_openai(raw: Mapping[str, Any]) -> ChatResult:
     choices = raw.get("choices") or []
-    first = _dict(choices[0]) if choices else {}
+    first = as_dict(choices[0]) if choices else {}
     usage = raw.get("usage")
     return ChatResult(
-        content=_str(_dict(first.get("message")).get("content")),
+        content=_str(as_dict(first.get("message")).get("content")),
         usage={str(k): v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)}
         if isinstance(usage, Mapping)
         else None,
@@ -159,7 +146,7 @@ def job_create_kwargs(spec: JobSpec) -> dict[str, Any]:
         method = {"type": "supervised", "supervised": {"hyperparameters": hyperparameters}}
     elif method is not None and hyperparameters:
         method_type = str(method.get("type") or "supervised")
-        section = dict(_dict(method.get(method_type)))
+        section = dict(as_dict(method.get(method_type)))
         if not section.get("hyperparameters"):
             section["hyperparameters"] = hyperparameters
             method[method_type] = section

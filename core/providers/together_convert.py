@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.providers.base import JobSpec, ProviderCheckpoint, ProviderEvent, ProviderFile, ProviderJob, ProviderJobError
+from core.providers.coerce import as_dict, as_int
 
 #: Together's status → ours (DESIGN §3's provider part).
 STATUSES: dict[str, str] = {
@@ -94,23 +95,9 @@ def _str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
-
-
-def _dict(value: object) -> dict[str, Any]:
-    return dict(value) if isinstance(value, Mapping) else {}
-
-
 def file_from_together(raw: Mapping[str, Any]) -> ProviderFile:
     return ProviderFile(
-        id=str(raw["id"]), filename=str(raw.get("filename") or ""), bytes=_int(raw.get("bytes")) or 0,
+        id=str(raw["id"]), filename=str(raw.get("filename") or ""), bytes=as_int(raw.get("bytes")) or 0,
         purpose=str(raw.get("purpose") or ""), status=_str(raw.get("processing_status")),
         created_at=_required_datetime(raw.get("created_at")),
     )
@@ -119,7 +106,7 @@ def file_from_together(raw: Mapping[str, Any]) -> ProviderFile:
 def _error_message(raw: Mapping[str, Any]) -> str | None:
     """Together's job has no error field: the last ``job_error`` (or error-level) event says why."""
     for event in reversed(list(raw.get("events") or [])):
-        event = _dict(event)
+        event = as_dict(event)
         if event.get("type") == "job_error" or event.get("level") == "error":
             return _str(event.get("message"))
     return None
@@ -128,13 +115,13 @@ def _error_message(raw: Mapping[str, Any]) -> str | None:
 def resolved_hyperparameters(raw: Mapping[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {k: raw[k] for k in ("n_epochs", "batch_size", "learning_rate", "n_checkpoints",
                                                   "n_evals", "warmup_ratio") if raw.get(k) is not None}
-    training_type = _dict(raw.get("training_type"))
+    training_type = as_dict(raw.get("training_type"))
     if training_type.get("type") == "Lora":
         values.update(training_type="lora", lora_r=training_type.get("lora_r"),
                       lora_alpha=training_type.get("lora_alpha"))
     elif training_type.get("type") == "Full":
         values["training_type"] = "full"
-    method = _dict(raw.get("training_method"))
+    method = as_dict(raw.get("training_method"))
     if method.get("method") == "dpo" and method.get("dpo_beta") is not None:
         values["dpo_beta"] = method["dpo_beta"]
     return {k: v for k, v in values.items() if v is not None}
@@ -144,11 +131,11 @@ def job_from_together(raw: Mapping[str, Any]) -> ProviderJob:
     status = str(raw.get("status") or "")
     mapped = STATUSES.get(status, status)
     message = _error_message(raw) if mapped == "failed" else None
-    method = _dict(raw.get("training_method"))
+    method = as_dict(raw.get("training_method"))
     output = _str(raw.get("model_output_name")) or _str(raw.get("x_model_output_name"))
-    progress = _dict(raw.get("progress"))
+    progress = as_dict(raw.get("progress"))
     estimated = None
-    if progress.get("estimate_available") and _int(progress.get("seconds_remaining")) is not None:
+    if progress.get("estimate_available") and as_int(progress.get("seconds_remaining")) is not None:
         estimated = datetime.fromtimestamp(datetime.now(UTC).timestamp() + int(progress["seconds_remaining"]), tz=UTC)
     return ProviderJob(
         id=str(raw["id"]), status=mapped, model=str(raw.get("model") or ""),
@@ -157,12 +144,12 @@ def job_from_together(raw: Mapping[str, Any]) -> ProviderJob:
         if mapped == "failed" else None,
         hyperparameters=resolved_hyperparameters(raw),
         method={"type": "dpo" if method.get("method") == "dpo" else "supervised"},
-        trained_tokens=_int(raw.get("token_count")) if mapped == "succeeded" else None,
+        trained_tokens=as_int(raw.get("token_count")) if mapped == "succeeded" else None,
         created_at=_required_datetime(raw.get("created_at")),
         finished_at=to_datetime(raw.get("updated_at")) if mapped in ("succeeded", "failed", "cancelled") else None,
         estimated_finish=estimated, metadata={}, result_files=[],
         training_file=str(raw.get("training_file") or ""), validation_file=_str(raw.get("validation_file")),
-        seed=_int(raw.get("random_seed")), suffix=_str(raw.get("suffix")) or output,
+        seed=as_int(raw.get("random_seed")), suffix=_str(raw.get("suffix")) or output,
     )
 
 
@@ -196,7 +183,7 @@ def metric_events(job_id: str, points: Sequence[Mapping[str, Any]], at: datetime
     """``list_metrics`` points as our ``metrics`` events (``data.step`` plus every figure)."""
     events = []
     for point in points:
-        step = _int(point.get("global_step")) or _int(point.get("step"))
+        step = as_int(point.get("global_step")) or as_int(point.get("step"))
         if step is None:
             continue
         data: dict[str, Any] = {"step": step}
@@ -211,7 +198,7 @@ def metric_events(job_id: str, points: Sequence[Mapping[str, Any]], at: datetime
 
 
 def checkpoint_from_together(job_id: str, raw: Mapping[str, Any]) -> ProviderCheckpoint:
-    step = _int(raw.get("step")) or 0
+    step = as_int(raw.get("step")) or 0
     path = str(raw.get("path") or raw.get("object_name") or "")
     return ProviderCheckpoint(
         id=f"{job_id}:{raw.get('checkpoint_type') or 'checkpoint'}:{step}", step=step,
@@ -224,7 +211,7 @@ def job_create_kwargs(spec: JobSpec, tag: str) -> dict[str, Any]:
     method = dict(spec.method or {})
     method_type = str(method.get("type") or "supervised")
     given = dict(spec.hyperparameters)
-    given.update(_dict(_dict(method.get(method_type)).get("hyperparameters")))
+    given.update(as_dict(as_dict(method.get(method_type)).get("hyperparameters")))
     values = {k: v for k, v in given.items() if v is not None and v != "auto"}
     kwargs: dict[str, Any] = {"model": spec.model, "training_file": spec.training_file,
                               "suffix": tagged_suffix(spec.suffix, tag),
@@ -242,7 +229,7 @@ def job_create_kwargs(spec: JobSpec, tag: str) -> dict[str, Any]:
             kwargs[name] = values[name]
     for integration in spec.integrations:
         if integration.get("type") == "wandb":
-            wandb = _dict(integration.get("wandb"))
+            wandb = as_dict(integration.get("wandb"))
             kwargs["wandb_project_name"] = wandb.get("project")
             if wandb.get("name"):
                 kwargs["wandb_name"] = wandb["name"]
