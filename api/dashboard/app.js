@@ -223,11 +223,34 @@ function svgText(x, y, text) {
   return node;
 }
 
+// One evaluation: per model (target key) the metric it is ranked by, its parse rate and its counts,
+// so "did fine-tuning beat the base model and the baseline" reads off one table.
+function evaluationCard(evaluation) {
+  const metric = evaluation.spec.rank_by;
+  const pct = (value) => (value === null || value === undefined ? "–" : `${(100 * value).toFixed(1)} %`);
+  const rows = Object.entries(evaluation.results || {}).map(([key, result]) => {
+    const value = result.metrics[metric];
+    return h("tr", { "data-target": key }, h("td", { class: "mono" }, key),
+      h("td", { class: "num", "data-metric": metric, "data-value": value ?? "" },
+        value === null || value === undefined ? "–" : Number(value).toFixed(4)),
+      h("td", { class: "num", "data-parse-rate": result.parse_rate ?? "" }, pct(result.parse_rate)),
+      h("td", { class: "num" }, `${result.answered}/${result.total}`));
+  });
+  const best = evaluation.best && evaluation.best.key ? ` · best: ${evaluation.best.key}` : "";
+  return h("div", { class: "evaluation", "data-evaluation-id": evaluation.id },
+    h("p", {}, h("span", { class: "mono" }, evaluation.id), ` · ${evaluation.task} · `, statusBadge(evaluation.status),
+      ` · ${evaluation.progress.completed}/${evaluation.progress.total} answered · ${money(evaluation.actual_cost_usd)}${best}`),
+    rows.length ? h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Model"), h("th", {}, metric),
+      h("th", {}, "Parsed"), h("th", {}, "Answered"))), h("tbody", {}, rows))
+      : h("p", { class: "muted" }, "no results yet"));
+}
+
 async function renderJob(jobId) {
-  const [job, transitions, sampled, checkpoints] = await Promise.all([
+  const [job, transitions, sampled, checkpoints, evaluations] = await Promise.all([
     api(`/v1/jobs/${encodeURIComponent(jobId)}`), all(`/v1/jobs/${encodeURIComponent(jobId)}/transitions`, 1000),
     api(`/v1/jobs/${encodeURIComponent(jobId)}/metrics`, { max_points: CHART_POINTS }),
-    all(`/v1/jobs/${encodeURIComponent(jobId)}/checkpoints`, 100)]);
+    all(`/v1/jobs/${encodeURIComponent(jobId)}/checkpoints`, 100),
+    all(`/v1/jobs/${encodeURIComponent(jobId)}/evaluations`, 100)]);
   const series = {};
   for (const [name, s] of Object.entries(sampled.series)) series[name] = { steps: [...s.steps], values: [...s.values] };
   const head = h("div", { id: "job-head" });
@@ -270,8 +293,10 @@ async function renderJob(jobId) {
     h("section", { class: "card", "aria-labelledby": "h-events" }, h("h2", { id: "h-events" }, "Events"), events)),
   h("section", { class: "card", "aria-labelledby": "h-ckpt" }, h("h2", { id: "h-ckpt" }, "Checkpoints"),
     checkpoints.length ? h("table", { id: "checkpoints" }, h("thead", {}, h("tr", {}, h("th", {}, "Step"),
-      h("th", {}, "Model"), h("th", {}, "Train loss"))), checkpointBody) : h("p", { class: "muted" }, "none yet")));
-  // Evaluation results join this page when the evaluation endpoints exist (issue 11).
+      h("th", {}, "Model"), h("th", {}, "Train loss"))), checkpointBody) : h("p", { class: "muted" }, "none yet")),
+  h("section", { class: "card", "aria-labelledby": "h-evals", id: "evaluations" },
+    h("h2", { id: "h-evals" }, "Evaluations"),
+    evaluations.length ? evaluations.map(evaluationCard) : h("p", { class: "muted" }, "No evaluations of this job.")));
   // The stream replays transitions, events and metrics from the start: skip what the page already drew.
   const seenTransitions = new Set(transitions.map((t) => t.id));
   const lastSampledStep = Math.max(0, ...Object.values(series).map((s) => s.steps[s.steps.length - 1] || 0));

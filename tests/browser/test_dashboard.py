@@ -122,6 +122,34 @@ def test_the_job_page_draws_train_and_validation_loss_at_the_apis_points(
     save_screenshot(signed_in, "dashboard-job")
 
 
+def test_the_job_page_shows_each_models_evaluation_metric_and_parse_rate(
+        signed_in: Any, service: Service, finished_job: str, ft: FineTuner) -> None:
+    from selenium.webdriver.common.by import By
+
+    held_out = ft.upload_dataset(examples(10, start=900), name="test.jsonl").id  # 10: the minimum
+    evaluation = ft.evaluate(finished_job, held_out, task="number", compare_with=["base"])
+    deadline = time.monotonic() + 120
+    while not evaluation.done and time.monotonic() < deadline:
+        time.sleep(0.3)
+        evaluation = ft.get_evaluation(evaluation.id)
+    assert evaluation.status == "succeeded" and evaluation.results, evaluation
+
+    _go(signed_in, service, f"jobs/{finished_job}")
+    card = _wait(signed_in, lambda: signed_in.find_element(By.CSS_SELECTOR,
+                                                           f'[data-evaluation-id="{evaluation.id}"]'))
+    rows = {row.get_attribute("data-target"): row for row in card.find_elements(By.CSS_SELECTOR, "tr[data-target]")}
+    assert set(rows) == set(evaluation.results) == {"fine_tuned", "base", "baseline"}, rows
+    for key, result in evaluation.results.items():
+        value = rows[key].find_element(By.CSS_SELECTOR, '[data-metric="rmse"]').get_attribute("data-value")
+        expected = result["metrics"].get("rmse")
+        assert (float(value) if value else None) == pytest.approx(expected), (key, value, expected)
+        rate = rows[key].find_element(By.CSS_SELECTOR, "[data-parse-rate]").get_attribute("data-parse-rate")
+        assert (float(rate) if rate else None) == pytest.approx(result["parse_rate"]), (key, rate)
+    assert evaluation.results["base"]["parse_rate"] == 0, "the emulator's base model answers with no number"
+    assert "0.0 %" in rows["base"].text, "a parse rate of zero must be shown, not hidden"
+    save_screenshot(signed_in, "dashboard-evaluation")
+
+
 def test_the_events_log_gains_entries_while_a_job_runs(signed_in: Any, service: Service, ft: FineTuner) -> None:
     from selenium.webdriver.common.by import By
 
