@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from core.datasets.tokens import get_encoding
+from core.datasets.tokens import ordinary_encoder
 
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
@@ -44,7 +44,7 @@ class TokenCounter:
 
     def __init__(self, encoding: str) -> None:
         self.encoding = encoding
-        self._encode = get_encoding(encoding).encode_ordinary
+        self._encode = ordinary_encoder(encoding)
         self._cache: dict[str, int] = {}
         self._cached_chars = 0
 

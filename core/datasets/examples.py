@@ -67,7 +67,8 @@ class ExampleJudge:
     """Feeds records into a tally. One per pass (or per part of a file, in a worker)."""
 
     def __init__(self, options: ValidationOptions, target: Target, sink: Sink | None = None, *,
-                 fixed_kind: str | None = None, known_kind: tuple[str, int] | None = None) -> None:
+                 fixed_kind: str | None = None, known_kind: tuple[str, int] | None = None,
+                 later_part: bool = False) -> None:
         self.options = options
         self.target = target
         self.sink = sink
@@ -75,8 +76,11 @@ class ExampleJudge:
         self.tally = Tally()
         self.fixed_kind = fixed_kind or options.fixed_kind
         # A part of a file that does not start at line 1 is told the file's format by the caller.
+        # Its lines are numbered from 1 and shifted afterwards, so every one of them comes after
+        # the (absolute) line that set the format: ``later_part`` says so.
         if known_kind is not None:
             self.tally.kind, self.tally.kind_line = known_kind
+        self.later_part = later_part
         self.labels: tuple[str, str] | None = None  # CSV: the column names, for messages
 
     def problems(self, line: int, problems: list[tuple[str, str]]) -> None:
@@ -140,7 +144,7 @@ class ExampleJudge:
         if found is None and self.options.columns and all(c in record for c in self.options.columns):
             found = "prompt_completion"
         # Lines before the first recognised one are judged as chat, as a single pass would.
-        known = tally.kind if tally.kind is not None and line >= tally.kind_line else None
+        known = tally.kind if tally.kind is not None and (self.later_part or line >= tally.kind_line) else None
         expected = self.fixed_kind or known
         if found is None:
             tally.judged_as_chat |= expected is None

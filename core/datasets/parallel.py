@@ -1,11 +1,12 @@
 """Validating a large JSONL file with several processes, one part of the file each.
 
 The tokenizer holds the GIL-free part of the work only in name (threads do not speed it up), so
-parts go to processes. Parts are cut just after a newline; each part knows its first line number
-(newlines counted beforehand) and the file's format (from its first recognised line), so its
-tally uses the file's own line numbers and judges lines exactly as a single pass would. Tallies
-merge in file order; blank lines at the end of one part become errors if a later part has an
-example. The calling process reads the first part itself, so N workers cost N - 1 forks.
+parts go to processes. Parts are cut just after a newline; each part knows the file's format (from
+its first recognised line, found in the first part before the fork), so it judges lines exactly as
+a single pass would. There is no serial pass over the file before the work: every part numbers its
+lines from 1 and, as the tallies merge in file order, each is shifted by the lines of the parts
+before it. Blank lines at the end of one part become errors if a later part has an example. The
+calling process reads the first part itself, so N workers cost N - 1 forks.
 
 Only for JSONL: a CSV record may span lines, so a CSV file is always read in one pass.
 """
@@ -27,7 +28,7 @@ from core.datasets.examples import ExampleJudge, Sink, ValidationOptions
 from core.datasets.formats import kind_of
 from core.datasets.sources import JsonlSource, StopReading
 from core.datasets.tally import Tally
-from core.datasets.tokens import get_encoding
+from core.datasets.tokens import ordinary_encoder
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -88,14 +89,6 @@ def part_bounds(path: Path, size: int, parts: int) -> list[tuple[int, int]]:
     return list(pairwise(cuts))
 
 
-def count_newlines(path: Path, start: int, end: int) -> int:
-    total = 0
-    with _open_range(path, start, end) as stream:
-        while block := stream.read(BLOCK):
-            total += block.count(b"\n")
-    return total
-
-
 def first_kind(path: Path, end: int, options: ValidationOptions) -> tuple[str, int] | None:
     """The file's format and the line that set it, if the first part shows it (None: line 1 is not JSONL)."""
     with _open_range(path, 0, end) as stream:
@@ -116,7 +109,6 @@ class PartJob:
     path: Path
     start: int
     end: int
-    first_line: int
     options: ValidationOptions
     target: Target
     known_kind: tuple[str, int] | None
@@ -127,9 +119,11 @@ def scan_part(job: PartJob) -> Tally:
     """One part's tally (run in a worker process, or in the caller for the first part)."""
     out: IO[bytes] | None = job.canonical_part.open("wb", buffering=BLOCK) if job.canonical_part else None
     try:
-        judge = ExampleJudge(job.options, job.target, out.write if out else None, known_kind=job.known_kind)
+        later = job.start > 0
+        judge = ExampleJudge(job.options, job.target, out.write if out else None, known_kind=job.known_kind,
+                             later_part=later)
         with _open_range(job.path, job.start, job.end) as stream:
-            source = JsonlSource(stream, job.options.max_line_bytes, first_line=job.first_line)
+            source = JsonlSource(stream, job.options.max_line_bytes, starts_file=not later)
             for line, record in source:
                 judge.record(line, record)
         return judge.tally.take_file_facts(source)
@@ -157,19 +151,18 @@ def scan_parallel(path: Path, size: int, options: ValidationOptions, target: Tar
         known = first_kind(path, bounds[0][1], options)
         if known is None:
             return None
-    first_lines = [1]
-    for start, end in bounds[:-1]:
-        first_lines.append(first_lines[-1] + count_newlines(path, start, end))
-    get_encoding(target.encoding)  # loaded once, before the fork
+    ordinary_encoder(target.encoding)  # loaded once, before the fork
     with tempfile.TemporaryDirectory(prefix="finetuner-parts-") as scratch:
-        jobs = [PartJob(path, start, end, first_line, options, target, known,
+        jobs = [PartJob(path, start, end, options, target, known,
                         Path(scratch) / f"part-{index}.jsonl" if sink is not None else None)
-                for index, ((start, end), first_line) in enumerate(zip(bounds, first_lines, strict=True))]
+                for index, (start, end) in enumerate(bounds)]
         with ProcessPoolExecutor(max_workers=len(jobs) - 1, mp_context=_context()) as pool:
             futures = [pool.submit(scan_part, job) for job in jobs[1:]]
             tally = scan_part(jobs[0])
             for future in futures:
-                tally.absorb(future.result())
+                part = future.result()
+                part.shift(tally.num_lines)
+                tally.absorb(part)
         if sink is not None and not tally.line_errors:
             for job in jobs:
                 assert job.canonical_part is not None

@@ -91,12 +91,15 @@ class BlankRun:
 class JsonlSource:
     """JSON Lines: one object per line; CRLF endings and one final newline are fine."""
 
-    def __init__(self, stream: IO[bytes], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, *, first_line: int = 1
-                 ) -> None:
-        """``first_line`` > 1 reads a later part of a file (``stream`` starts at that line)."""
+    def __init__(self, stream: IO[bytes], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, *, first_line: int = 1,
+                 starts_file: bool | None = None) -> None:
+        """``first_line`` > 1 reads a later part of a file (``stream`` starts at that line). A later part
+        may also be numbered from 1 (its lines are shifted afterwards): ``starts_file=False`` then says
+        that its first line is not the file's, so no byte-order mark or JSON array is looked for."""
         self._stream = stream
         self._max = max_line_bytes
         self._first_line = first_line
+        self._starts_file = first_line == 1 if starts_file is None else starts_file
         self.has_bom = False
         self.num_lines = 0
         self.trailing_blanks = BlankRun()
@@ -120,7 +123,7 @@ class JsonlSource:
                 yield from blanks.flush()
                 yield line, LineProblem("line_too_long", f"the line is longer than {self._max} bytes")
                 continue
-            if line == 1:
+            if line == 1 and self._starts_file:
                 if raw.startswith(BOM):
                     self.has_bom = True
                     raw = raw[len(BOM):]

@@ -10,8 +10,6 @@ from __future__ import annotations
 from array import array
 from hashlib import blake2b
 
-import numpy as np
-
 from core.datasets.report import MAX_WARNING_LINES, Distribution
 
 DUPLICATE_GROUPS_SHOWN = 5
@@ -21,6 +19,8 @@ def distribution(values: array[int]) -> Distribution | None:
     """min, max, mean, median, p10, p90 exactly as the cookbook prints them (numpy, linear)."""
     if not values:
         return None
+    import numpy as np  # only when summarising: the CLI starts faster without it
+
     data = np.frombuffer(values, dtype=np.uint32)
     p10, p90 = np.quantile(data, [0.1, 0.9])
     return Distribution(
@@ -50,6 +50,10 @@ class ExampleFigures:
         self.fingerprints.append(int.from_bytes(blake2b(canonical, digest_size=8).digest(), "little", signed=True))
         self.fingerprint_lines.append(line)
 
+    def shift(self, offset: int) -> None:
+        """Renumber the fingerprints' lines (a later part of a file, read from line 1)."""
+        self.fingerprint_lines = array("I", [line + offset for line in self.fingerprint_lines])
+
     def absorb(self, later: ExampleFigures) -> None:
         for mine, theirs in ((self.messages, later.messages), (self.total_tokens, later.total_tokens),
                              (self.assistant_tokens, later.assistant_tokens), (self.fingerprints, later.fingerprints),
@@ -60,6 +64,8 @@ class ExampleFigures:
         """(examples repeating an earlier one, their lines, the first groups of equal lines)."""
         if len(self.fingerprints) < 2:
             return 0, [], []
+        import numpy as np
+
         keys = np.frombuffer(self.fingerprints, dtype=np.int64)
         lines = np.frombuffer(self.fingerprint_lines, dtype=np.uint32)
         order = np.argsort(keys, kind="stable")

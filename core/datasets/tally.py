@@ -29,6 +29,9 @@ class LineLog:
         if len(self.lines) < MAX_WARNING_LINES:
             self.lines.append(line)
 
+    def shift(self, offset: int) -> None:
+        self.lines = [line + offset for line in self.lines]
+
     def absorb(self, later: LineLog) -> None:
         self.count += later.count
         self.lines.extend(later.lines[: MAX_WARNING_LINES - len(self.lines)])
@@ -88,6 +91,19 @@ class Tally:
             for line in run.lines():
                 self.error(line, "blank_line", "blank line; every line must hold one example")
         self.trailing_blanks.clear()
+
+    def shift(self, offset: int) -> None:
+        """Renumber a later part's lines (read from 1) as the file's: ``offset`` lines come before it.
+
+        ``kind_line`` is left alone: a later part is told the file's format, with its absolute line."""
+        if not offset:
+            return
+        self.errors = [e if e.line is None else e.model_copy(update={"line": e.line + offset}) for e in self.errors]
+        self.trailing_blanks = [BlankRun(run.start + offset, run.count) for run in self.trailing_blanks]
+        self.figures.shift(offset)
+        for log in (self.missing_system, self.over_limit, self.ignored, self.no_trained):
+            log.shift(offset)
+        self.system_prompts = {text: line + offset for text, line in self.system_prompts.items()}
 
     def absorb(self, later: Tally) -> None:
         """Add the tally of the part of the file that comes right after this one."""

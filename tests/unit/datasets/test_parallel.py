@@ -6,6 +6,7 @@ import itertools
 import json
 import tempfile
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,21 @@ def test_any_file_gets_the_same_report_and_canonical_bytes_in_parts(lines: list[
         many = ingest(path, Path(scratch) / "many.jsonl", encoding="cl100k_base", workers=workers)
         assert many.report == one.report
         assert many.canonical_sha256 == one.canonical_sha256
+
+
+def test_no_serial_pass_reads_the_later_parts_before_the_workers_start(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "data.jsonl"
+    path.write_text("".join(json.dumps(chat_example(i)) + "\n" for i in range(300)) + "{broken\n")
+    opened: list[tuple[int, int]] = []
+    real_open_range = parallel._open_range
+
+    def recording_open_range(file: Path, start: int, end: int) -> Any:
+        opened.append((start, end))  # only the calling process's opens land here (workers are forks)
+        return real_open_range(file, start, end)
+
+    monkeypatch.setattr(parallel, "_open_range", recording_open_range)
+    report = validate_file(path, encoding="cl100k_base", workers=3)
+    first_part_end = part_bounds(path, path.stat().st_size, 3)[0][1]
+    assert opened and all(rng == (0, first_part_end) for rng in opened), opened
+    assert [e.line for e in report.errors if e.code == "invalid_json"] == [301]
