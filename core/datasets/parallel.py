@@ -160,9 +160,9 @@ def scan_parallel(path: Path, size: int, options: ValidationOptions, target: Tar
             futures = [pool.submit(scan_part, job) for job in jobs[1:]]
             tally = scan_part(jobs[0])
             for future in futures:
-                part = future.result()
-                part.shift(tally.num_lines)
-                tally.absorb(part)
+                later = future.result()
+                later.shift(tally.num_lines)
+                tally.absorb(later)
         if sink is not None and not tally.line_errors:
             for job in jobs:
                 assert job.canonical_part is not None
