@@ -7,12 +7,14 @@ an operator can override (``FINETUNER_MODEL_CATALOG_PATH``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.catalog import DEFAULT_TOKEN_LIMIT, ModelCatalog
-from core.config import get_settings
+
+CATALOG_PATH_ENV = "FINETUNER_MODEL_CATALOG_PATH"
 
 TARGET_EPOCHS = 3
 MIN_TARGET_EXAMPLES = 100
@@ -75,6 +77,13 @@ def resolve_target(
 
 
 def load_catalog() -> ModelCatalog:
-    """The built-in catalog plus the operator's override file, when one is configured."""
+    """The built-in catalog plus the operator's override file, when one is configured.
+
+    Settings (pydantic-settings, ~0.1 s to import) are read only when the override variable is set:
+    without it there is nothing to override, and ``finetuner validate`` on a small file starts faster."""
+    if not any(name.upper() == CATALOG_PATH_ENV for name in os.environ):
+        return ModelCatalog.load(None)
+    from core.config import get_settings
+
     override: Path | None = get_settings().model_catalog_path
     return ModelCatalog.load(override)
