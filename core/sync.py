@@ -138,17 +138,22 @@ def store_events(session: Session, job: Job, events: Iterable[ProviderEvent]) ->
         return 0, 0
     known = set(session.scalars(select(JobEvent.provider_event_id).where(
         JobEvent.job_id == job.id, JobEvent.provider_event_id.in_([e.id for e in ordered]))))
-    added = 0
+    fresh: list[dict[str, Any]] = []
     for event in ordered:
         if event.id in known:
             continue
-        statement = _insert(session, JobEvent).values(
-            job_id=job.id, tenant_id=job.tenant_id, provider_event_id=event.id, level=event.level or "info",
-            type=event.type or "message", message=event.message or "", data=event.data, created_at=event.created_at,
-            recorded_at=utcnow(),
-        ).on_conflict_do_nothing(index_elements=["job_id", "provider_event_id"]).returning(JobEvent.id)
-        added += len(session.execute(statement).all())
+        fresh.append({"job_id": job.id, "tenant_id": job.tenant_id, "provider_event_id": event.id,
+                      "level": event.level or "info", "type": event.type or "message",
+                      "message": event.message or "", "data": event.data, "created_at": event.created_at,
+                      "recorded_at": utcnow()})
         known.add(event.id)
+    added = 0
+    if fresh:
+        # One executemany (batched into multi-row INSERTs by SQLAlchemy, compiled once) instead of one
+        # statement per event: a busy job's page is up to 1,000 events. Ids follow the events' order.
+        statement = _insert(session, JobEvent).on_conflict_do_nothing(
+            index_elements=["job_id", "provider_event_id"]).returning(JobEvent.id, sort_by_parameter_order=True)
+        added = len(session.connection().execute(statement, fresh).all())
     metrics = store_metrics(session, job, [e for e in ordered if e.type == "metrics" and e.data])
     if metrics:
         settings = get_settings()
@@ -170,20 +175,22 @@ def store_metrics(session: Session, job: Job, events: list[ProviderEvent]) -> in
         return 0
     existing = {row.step: row for row in session.scalars(
         select(JobMetric).where(JobMetric.job_id == job.id, JobMetric.step.in_(list(points))))}
-    added = 0
+    new_rows: list[dict[str, Any]] = []
     for step, data in sorted(points.items()):
+        columns = {column: float(value) for column in METRIC_COLUMNS
+                   if isinstance(value := data.get(column), int | float)}
         row = existing.get(step)
         if row is None:
-            row = JobMetric(job_id=job.id, tenant_id=job.tenant_id, step=step, data={})
-            session.add(row)
-            added += 1
+            new_rows.append({"job_id": job.id, "tenant_id": job.tenant_id, "step": step, "data": data,
+                             "created_at": utcnow(), **dict.fromkeys(METRIC_COLUMNS), **columns})
+            continue
         row.data = {**(row.data or {}), **data}
-        for column in METRIC_COLUMNS:
-            value = data.get(column)
-            if isinstance(value, int | float):
-                setattr(row, column, float(value))
+        for column, value in columns.items():
+            setattr(row, column, value)
     session.flush()
-    return added
+    if new_rows:  # one executemany, not one ORM object per point (100,000-point curves exist)
+        session.connection().execute(_insert(session, JobMetric), new_rows)
+    return len(new_rows)
 
 
 def store_checkpoints(session: Session, job: Job, checkpoints: Iterable[ProviderCheckpoint]) -> int:
