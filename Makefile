@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install run test test-unit lint emulator bench chaos migrate clean
+.PHONY: install run test test-unit lint emulator bench bench-full bench-tools chaos migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,14 @@ lint: install
 emulator: install
 	$(BIN)/python -m emulator --host 127.0.0.1 --port 8090
 
-bench: install
+# Benchmarks (never part of `make test`): PostgreSQL on 127.0.0.1:5432 and Redis (FINETUNER_BENCH_REDIS_URL,
+# default redis://127.0.0.1:6379/14, flushed) as for the integration tests; wrk from Debian for the API one.
+bench-tools: install
+	$(BIN)/pip install -q -e '.[bench]'
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null; } || \
+		{ echo "wrk is missing: apt-get install wrk (Debian)"; exit 1; }
+
+bench: bench-tools
 	$(BIN)/python -m bench
 
 # Outside CI: the terminal-history suite at 20 jobs of each kind (succeeded, failed, cancelled,
@@ -38,6 +45,10 @@ CHAOS_RUNS ?= 20
 chaos: install
 	FINETUNER_HISTORY_RUNS=$(CHAOS_RUNS) $(BIN)/python -m pytest -q -s tests/integration/recovery/test_terminal_history.py \
 		tests/integration/recovery/test_lock_holder_killed.py tests/integration/recovery/test_worker_kill.py
+
+# Also the 300k-example validation size.
+bench-full: bench-tools
+	FINETUNER_BENCH_FULL=1 $(BIN)/python -m bench
 
 migrate: install
 	$(BIN)/alembic upgrade head

@@ -31,7 +31,7 @@ from bench.common import (
 )
 from bench.common import table as render
 
-DATA_DIR = REPO / "var" / "bench-data"
+DATA_DIR = Path(os.environ.get("FINETUNER_BENCH_DATA_DIR", REPO / "var" / "bench-data"))
 SPEEDUP_TARGET = 6.0
 MEMORY_FRACTION_TARGET = 1 / 3
 STARTUP_MARGIN_S = 0.2

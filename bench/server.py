@@ -26,7 +26,7 @@ CONSTANT = {"id": "job_constant", "object": "fine_tuning.job", "status": "runnin
 def create_bench_app() -> object:
     from api.app import create_app
 
-    app = create_app(send_tasks=False)
+    app = create_app(send_tasks=os.environ.get("FINETUNER_BENCH_SEND_TASKS") == "1")
 
     @app.get("/bench/constant", include_in_schema=False)
     def constant() -> dict[str, object]:
@@ -41,15 +41,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextlib.contextmanager
-def serve_api(database_url: str, var_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """uvicorn in a child process; yields (base URL, process). Access log off, as in production behind a proxy."""
-    port = free_port()
+def service_env(database_url: str, var_dir: Path, **extra: str) -> dict[str, str]:
+    """The configuration the API and the worker share, as production passes it: environment variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FINETUNER_", "OPENAI_"))}
     env.update({"PYTHONPATH": str(REPO), "FINETUNER_ENVIRONMENT": "test", "FINETUNER_DATABASE_URL": database_url,
                 "FINETUNER_VAR_DIR": str(var_dir), "FINETUNER_STORAGE_DIR": str(var_dir / "storage"),
-                "FINETUNER_MOUNT_EMULATOR": "false", "OPENAI_API_KEY": "sk-bench-unused",
-                "FINETUNER_LOG_LEVEL": "WARNING"})
+                "FINETUNER_MOUNT_EMULATOR": "false", "OPENAI_API_KEY": "sk-bench-unused", **extra})
+    return env
+
+
+@contextlib.contextmanager
+def serve_api(database_url: str, var_dir: Path, env: dict[str, str] | None = None, *, send_tasks: bool = False
+              ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """uvicorn in a child process; yields (base URL, process). Access log off, as in production behind a proxy."""
+    port = free_port()
+    env = {**(env or service_env(database_url, var_dir)), "FINETUNER_BENCH_SEND_TASKS": "1" if send_tasks else "0"}
     log = (var_dir / "api.log").open("wb")
     process = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "bench.server:create_bench_app",
                                 "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level",
