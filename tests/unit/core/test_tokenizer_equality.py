@@ -194,3 +194,17 @@ def test_tiktoken_counts_when_riptoken_cannot_be_imported(monkeypatch: pytest.Mo
 def test_an_unknown_tokenizer_name_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown tokenizer"):
         tokens.ordinary_encoder("cl100k_base", "sentencepiece")
+
+
+# Totals the validator printed before riptoken (tiktoken alone): the toy file's are the cookbook's own.
+PINNED_TOTALS = {("cl100k_base", "toy"): 8242, ("cl100k_base", "drone"): 79209,
+                 ("o200k_base", "toy"): 8233, ("o200k_base", "drone"): 79921}
+
+
+@pytest.mark.parametrize(("encoding", "name"), sorted(PINNED_TOTALS))
+def test_the_validators_totals_on_the_cookbook_files_are_unchanged(encoding: str, name: str) -> None:
+    from core.datasets.validate import validate_file
+
+    path = TOY_DATASET if name == "toy" else DRONE_DATASET
+    assert tokens.tokenizer_in_use(encoding) == "riptoken"
+    assert validate_file(path, encoding=encoding).total_tokens == PINNED_TOTALS[(encoding, name)]
