@@ -8,6 +8,7 @@ has problems (they are printed), 2 the command itself was wrong (unknown option,
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -190,7 +191,21 @@ cli_service.register(app)
 
 
 def main() -> None:
-    app()
+    """The console script. Ends without the interpreter's teardown: freeing the tokenizer's tables takes
+    ~0.13 s for o200k_base, a third of a small file's whole run. By then nothing is left to clean up
+    (files are closed, worker pools joined, temporary folders removed), so output is flushed and the
+    process exits with the command's code. An unexpected exception still ends the normal way."""
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            sys.stderr.write(exc.code + "\n")
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 if __name__ == "__main__":
