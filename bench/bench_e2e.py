@@ -159,8 +159,9 @@ def main() -> None:
             provider_jobs = _provider_jobs(emulator_url)
         with sessions() as session:
             rows = {name: session.scalar(text(f"SELECT count(*) FROM {name}")) for name in TABLES}
-            statuses = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).tuples().all())
-        tags = [str((j.get("metadata") or {}).get("finetuner_job_id")) for j in provider_jobs]  # type: ignore[union-attr]
+            statuses: dict[str, int] = {str(status): count for status, count in session.execute(
+                select(Job.status, func.count()).group_by(Job.status)).tuples().all()}
+        tags = [str(dict(j.get("metadata") or {}).get("finetuner_job_id")) for j in provider_jobs]  # type: ignore[call-overload]
     broker.flushdb()
     lost = jobs - sum(statuses.get(s, 0) for s in terminal)
     duplicated = len(tags) - len(set(tags)) + (len(set(job_ids)) != len(job_ids))

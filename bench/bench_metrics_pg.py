@@ -1,7 +1,7 @@
 """Metrics at scale: one job with 100,000 loss points on PostgreSQL, ingested and read back over HTTP.
 
 Ingestion goes through the sync's own code (``core.sync.store_events``) in pages of 1,000 events,
-one transaction each, as a sweep stores a running job's new events. Reading uses
+one transaction each, as a polling pass stores a running job's new events. Reading uses
 ``GET /v1/jobs/{id}/metrics?max_points=500`` (a downsampled curve) when the API offers it; until
 then the whole curve is paged (``limit=1000``), and the time to read all of it is reported. No peer
 runs here: no other tool stores a curve for a self-hosted job; the targets are absolute.
@@ -59,9 +59,9 @@ def ingest(database_url: str, points: int) -> tuple[str, str, float]:
                                       "valid_loss": 2.1 / (1 + step / 1000) if step % 10 == 0 else None})
                   for step in range(first, min(points, first + INGEST_PAGE - 1) + 1)]
         with sessions() as session:
-            job = session.get(Job, job_id)
-            assert job is not None
-            store_events(session, job, events)
+            row = session.get(Job, job_id)
+            assert row is not None
+            store_events(session, row, events)
             session.commit()
     return key, job_id, time.perf_counter() - started
 

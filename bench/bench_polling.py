@@ -45,14 +45,14 @@ class Scenario:
         start = dt.datetime.now(dt.UTC) - SPACING * (self.active + 10)
         self.rows: list[dict[str, Any]] = []
         self.provider_ids: list[str] = []
-        self._seed_rows(start, queued, running, moved)
+        self._seed_rows(start, running, moved)
         settings = Settings(environment="test", var_dir=scratch, openai_base_url=emulator.base_url,
                             openai_api_key=emulator.api_key)
         self.provider = OpenAIProvider.from_settings(settings)
         self.syncer = Syncer(self.sessions, provider_for=lambda _name: self.provider, lock_dir=scratch / "locks")
         self.client = emulator.client()
 
-    def _seed_rows(self, start: dt.datetime, queued: int, running: int, moved: int) -> None:
+    def _seed_rows(self, start: dt.datetime, running: int, moved: int) -> None:
         from core.models import Dataset, Tenant
 
         with self.sessions() as session:
@@ -93,7 +93,7 @@ class Scenario:
         return Measured(seconds, 0.0, {"calls": sum(calls.values()), **calls})
 
     def ours(self) -> Measured:
-        return self._counted(self.syncer.sweep)
+        return self._counted(self.syncer.poll)
 
     def peer(self) -> Measured:
         def per_job() -> None:

@@ -20,7 +20,8 @@ import httpx
 
 from bench.common import REPO
 
-CONSTANT = {"id": "job_constant", "object": "fine_tuning.job", "status": "running", "data": list(range(10))}
+CONSTANT: dict[str, object] = {"id": "job_constant", "object": "fine_tuning.job", "status": "running",
+                               "data": list(range(10))}
 
 
 def create_bench_app() -> object:

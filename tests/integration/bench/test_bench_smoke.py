@@ -25,10 +25,10 @@ REDIS_URL = os.environ.get("FINETUNER_TEST_BENCH_REDIS_URL", "redis://127.0.0.1:
 
 def test_make_bench_runs_all_five_benchmarks() -> None:
     names = {name.removeprefix("bench_") for name in _modules()}
-    assert {"validation", "polling", "e2e", "api", "metrics"} <= names
+    assert {"validation", "polling", "e2e", "api", "metrics_pg"} <= names
 
 
-@pytest.mark.parametrize("name", ["validation", "polling", "api", "metrics", "e2e"])
+@pytest.mark.parametrize("name", ["validation", "polling", "api", "metrics_pg", "e2e"])
 def test_benchmark_runs_at_a_tiny_size_and_prints_its_table(name: str, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "FINETUNER_BENCH_SMOKE": "1",
            "FINETUNER_BENCH_DATA_DIR": str(tmp_path), "FINETUNER_BENCH_REDIS_URL": REDIS_URL}

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import regex
+import regex  # type: ignore[import-untyped]  # tiktoken's own dependency, for its split pattern
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -30,7 +30,8 @@ def test_decoded_ranks_are_cached_after_a_verified_read_and_read_back_identicall
     first = tokens.encoding_spec("cl100k_base")["mergeable_ranks"]
     (entry,) = tmp_path.glob("ranks-cl100k_base-*.marshal")
     assert entry.name.startswith("ranks-cl100k_base-223921b76ee99bde")  # keyed by tiktoken's expected hash
-    monkeypatch.setattr(tokens.resources, "files", _no_shipped_data)  # a second read must not need the file
+    # A second read must not need the shipped file.
+    monkeypatch.setattr("core.datasets.tokens.resources.files", _no_shipped_data)
     assert tokens.encoding_spec("cl100k_base")["mergeable_ranks"] == first
 
 
