@@ -33,4 +33,4 @@ RUN pip install --no-deps . \
 USER finetuner
 EXPOSE 8000
 # Migrations first, then serve (the worker and beat override the command).
-CMD ["sh", "-c", "alembic upgrade head && exec uvicorn --factory api.app:create_app --host 0.0.0.0 --port 8000 --proxy-headers"]
+CMD ["sh", "-c", "alembic upgrade head && exec uvicorn --factory api.app:create_app --host 0.0.0.0 --port 8000 --proxy-headers --timeout-graceful-shutdown 10"]

@@ -34,6 +34,7 @@ DEV_TENANT = "development"
 KEY_FILE = "dev-api-key"
 EMULATOR_STATE_FILE = "emulator.db"  # the mounted emulator's jobs, files and models (SQLite)
 WORKER_STOP_SECONDS = 20
+GRACEFUL_SHUTDOWN_SECONDS = 5  # open live streams are cut after this on Ctrl-C (see main)
 PROMETHEUS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # core.telemetry.MULTIPROC_ENV; importing it would load the client
 
 log = logging.getLogger("finetuner.embedded")
@@ -230,7 +231,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # JSON logs: uvicorn's own loggers go through the root handler too, instead of its text config.
     log_config = None if log_format == "json" else uvicorn.config.LOGGING_CONFIG
-    server = Server(uvicorn.Config(app, log_level="info", lifespan="on", log_config=log_config))
+    # A live stream (the dashboard's, `finetuner watch`) never ends on its own: without a bound, Ctrl-C
+    # would wait for it forever. Clients reconnect with Last-Event-ID, so cutting it loses nothing.
+    server = Server(uvicorn.Config(app, log_level="info", lifespan="on", log_config=log_config,
+                                   timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS))
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.run(sockets=[sock])

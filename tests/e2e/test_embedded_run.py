@@ -5,17 +5,21 @@ running when it stopped."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from api.embedded import GRACEFUL_SHUTDOWN_SECONDS, WORKER_STOP_SECONDS
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 90.0
@@ -94,8 +98,34 @@ def test_make_run_serves_and_a_job_reaches_succeeded_then_ctrl_c_stops_everythin
             assert together_body["fine_tuned_model"].startswith("emulator/Meta-Llama-3.1-8B-Instruct-Reference:adder-")
             assert http.get(f"/v1/jobs/{together_job.json()['id']}/metrics").json()["data"], "Together loss curve"
 
+            # A live stream open on a long job (as the dashboard or `finetuner watch` holds one) must not
+            # keep Ctrl-C waiting: it is cut after the graceful-shutdown bound.
+            long_job = http.post("/v1/jobs", json={"training_dataset_id": dataset.json()["id"],
+                                                   "model": "gpt-4o-mini-2024-07-18",
+                                                   "hyperparameters": {"n_epochs": 50}})
+            assert long_job.status_code == 202, long_job.text
+            stream_open = threading.Event()
+            stream_ended = threading.Event()
+
+            def follow() -> None:
+                with contextlib.suppress(httpx.HTTPError), httpx.Client(
+                        base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as streamer, \
+                        streamer.stream("GET", f"/v1/jobs/{long_job.json()['id']}/stream") as response:
+                    stream_open.set()
+                    for _ in response.iter_bytes():
+                        pass
+                stream_ended.set()
+
+            threading.Thread(target=follow, daemon=True).start()
+            assert stream_open.wait(30), "the stream did not open"
+            time.sleep(0.5)
+            assert not stream_ended.is_set(), "the long job ended before Ctrl-C: the stream check proves nothing"
+
+        stopping = time.monotonic()
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0, out.read_text(errors="replace")[-3000:]
+        stop_seconds = time.monotonic() - stopping
+        assert stop_seconds < GRACEFUL_SHUTDOWN_SECONDS + WORKER_STOP_SECONDS + 5, f"Ctrl-C took {stop_seconds:.1f} s"
         deadline = time.monotonic() + 10
         while _alive(worker_pid) and time.monotonic() < deadline:
             time.sleep(0.1)
