@@ -34,6 +34,9 @@ class EvaluationCreate(BaseModel):
     seed: Annotated[int, Field(ge=0, le=2_147_483_647)] | None = None
     max_tokens: Annotated[int, Field(ge=1, le=100_000)] | None = None
     max_cost_usd: Annotated[float, Field(ge=0)] | None = None
+    endpoint: Annotated[str, Field(min_length=1, max_length=300)] | None = Field(
+        default=None, description="The dedicated endpoint (Together) or deployment (Azure) you started for the job's "
+                                  "model, when its serving says endpoint_required; the service never starts one")
     within_pct: Annotated[float, Field(gt=0, le=1000)] = Field(
         default=10.0, description="number task: the X of 'share of answers within X % of the truth'")
 
@@ -42,7 +45,7 @@ class EvaluationCreate(BaseModel):
             dataset_id=self.dataset_id, task=self.task, metrics=self.metrics, compare_with=list(self.compare_with),
             models=self.models, rank_by=self.rank_by, max_examples=self.max_examples, concurrency=self.concurrency,
             temperature=self.temperature, seed=self.seed, max_tokens=self.max_tokens, max_cost_usd=self.max_cost_usd,
-            within_pct=self.within_pct)
+            within_pct=self.within_pct, endpoint=self.endpoint)
 
 
 class EvaluationOut(BaseModel):

@@ -12,9 +12,11 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from core.catalog import ModelCatalog
 from core.errors import BadRequest
 from core.jobs import JobRequest
 from core.models import Checkpoint, Dataset, Job, JobEvent, JobMetric, JobTransition
+from core.serving import Serving, serving_of_job
 from core.states import JobStatus
 
 
@@ -222,6 +224,18 @@ class JobError(BaseModel):
     param: str | None = None
 
 
+class ServingOut(BaseModel):
+    mode: Literal["serverless", "dedicated_endpoint", "deployment"] = Field(
+        description="serverless: callable now; dedicated_endpoint / deployment: only after you deploy one")
+    model: str
+    endpoint_required: bool = Field(description="An evaluation needs 'endpoint' naming what you deployed")
+    how: str
+
+    @classmethod
+    def of(cls, serving: Serving | None) -> ServingOut | None:
+        return cls(**serving.as_dict()) if serving is not None else None
+
+
 class JobOut(BaseModel):
     id: str = Field(examples=["job_01jd4x9m6q0000a1b2c3d4e5"])
     object: Literal["job"] = "job"
@@ -241,6 +255,8 @@ class JobOut(BaseModel):
     metadata: dict[str, Any]
     wandb: dict[str, Any] | None
     fine_tuned_model: str | None
+    serving: ServingOut | None = Field(
+        default=None, description="How the fine-tuned model can be called; null until there is one")
     error: JobError | None
     trained_tokens: int | None
     estimated_cost_usd: float | None
@@ -254,7 +270,7 @@ class JobOut(BaseModel):
     finished_at: UTCDateTime | None
 
     @classmethod
-    def from_row(cls, job: Job) -> JobOut:
+    def from_row(cls, job: Job, catalog: ModelCatalog) -> JobOut:
         error = None
         if job.error:
             error = JobError(code=job.error.get("code"), message=str(job.error.get("message") or ""),
@@ -265,7 +281,8 @@ class JobOut(BaseModel):
             resolved_hyperparameters=job.resolved_hyperparameters, training_dataset_id=job.training_dataset_id,
             validation_dataset_id=job.validation_dataset_id, training_file_id=job.training_file_id,
             validation_file_id=job.validation_file_id, suffix=job.suffix, seed=job.seed,
-            metadata=job.user_metadata or {}, wandb=job.wandb, fine_tuned_model=job.fine_tuned_model, error=error,
+            metadata=job.user_metadata or {}, wandb=job.wandb, fine_tuned_model=job.fine_tuned_model,
+            serving=ServingOut.of(serving_of_job(job, catalog)), error=error,
             trained_tokens=job.trained_tokens, estimated_cost_usd=job.estimated_cost_usd,
             estimated_finish=job.estimated_finish, overfitting_suspected=job.overfitting_step is not None,
             overfitting_step=job.overfitting_step, created_at=job.created_at, updated_at=job.updated_at,

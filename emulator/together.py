@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
-from emulator import chat
+from emulator import chat, together_endpoints
 from emulator.deps import StateDep
 from emulator.errors import APIError, bad_request, install_error_handlers, not_found
 from emulator.jobs import Job
@@ -356,18 +356,27 @@ def file_content(file_id: str, state: StateDep) -> Response:
 
 # ------------------------------------------------------------------ chat
 
+def _refuse_unless_serverless(state: EmulatorState, name: str) -> None:
+    job = state.job_for_model(name)
+    if job is None:
+        return
+    entry = state.catalog.find(job.base_model, "together")
+    full = job.requested.get("_training_type") == "full"
+    if full or (entry is not None and entry.serverless_lora is False):
+        raise APIError(400, f"Unable to access non-serverless model {name}. Please visit "
+                            "https://api.together.ai/models to create and start a new dedicated endpoint "
+                            "for the model.", code="model_not_available")
+
+
 @router.post("/chat/completions", response_model=None)
-def create_chat_completion(body: ChatRequest, state: StateDep) -> JSONResponse:
-    """OpenAI-compatible, as Together's is. A LoRA result of a model the catalog marks as not
-    serverless answers only through a dedicated endpoint, which the emulator does not start."""
-    job = state.job_for_model(body.model)
-    if job is not None:
-        entry = state.catalog.find(job.base_model, "together")
-        if entry is not None and entry.serverless_lora is False:
-            raise APIError(400, f"Unable to access non-serverless model {body.model}. Please visit "
-                                "https://api.together.ai/models to create and start a new dedicated endpoint "
-                                "for the model.", code="model_not_available")
-    model, encoding = state.chat_model(body.model)
+def create_chat_completion(body: ChatRequest, request: Request, state: StateDep) -> JSONResponse:
+    """OpenAI-compatible, as Together's is. A full fine-tune, or a LoRA result of a model the catalog
+    marks as not serverless, answers only through a ready dedicated endpoint that someone deployed
+    (``emulator.together_endpoints``); asked by its own name it is refused, as Together refuses it."""
+    served = together_endpoints.served_model(together_endpoints.store_of(request), body.model, state.clock.now())
+    if served is None:
+        _refuse_unless_serverless(state, body.model)
+    model, encoding = state.chat_model(served or body.model)
     max_tokens = body.max_completion_tokens or body.max_tokens
     result = chat.completion(body.model, model, encoding, body.messages, n=body.n or 1, max_tokens=max_tokens)
     result["prompt"] = []  # Together's ChatCompletion requires it (the echoed prompt, empty unless asked)
@@ -384,7 +393,9 @@ def create_together_app(settings: EmulatorSettings | None = None) -> FastAPI:
     app = FastAPI(title="finetuner Together AI emulator", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.emulator = state
     install_error_handlers(app)
+    app.state.together_endpoints = together_endpoints.EndpointStore()
     app.include_router(router)
+    app.include_router(together_endpoints.router)
     app.include_router(control.router)
     app.add_middleware(EmulatorMiddleware, state=state)
     return app

@@ -264,8 +264,9 @@ async function renderJob(jobId) {
   const drawJob = (current) => {
     head.replaceChildren(h("h1", {}, "Job ", h("span", { class: "mono" }, current.id), " ", statusBadge(current.status)));
     about.replaceChildren(facts([
-      ["model", current.model], ["fine-tuned model", current.fine_tuned_model], ["provider", current.provider],
-      ["provider job", current.provider_job_id],
+      ["model", current.model], ["fine-tuned model", current.fine_tuned_model],
+      ["how to call it", current.serving ? `${current.serving.mode}: ${current.serving.how}` : null],
+      ["provider", current.provider], ["provider job", current.provider_job_id],
       ["training data", h("a", { href: `#/datasets/${current.training_dataset_id}` }, current.training_dataset_id)],
       ["validation data", current.validation_dataset_id ? h("a", { href: `#/datasets/${current.validation_dataset_id}` },
         current.validation_dataset_id) : null],

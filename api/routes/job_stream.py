@@ -18,18 +18,19 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.deps import SessionDep, SettingsDep, TenantDep
+from api.deps import SessionDep, SettingsDep, TenantDep, get_catalog
 from api.errors import COMMON_ERRORS
 from api.schemas import EventOut, JobOut, MetricOut, TransitionOut
 from core import job_feed, jobs
+from core.catalog import ModelCatalog
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=COMMON_ERRORS)
 
 Message = tuple[str, str, dict[str, Any]]  # (SSE event name, SSE id, data)
 
 
-def _read(sessions: sessionmaker[Session], tenant_id: str, job_id: str, cursor: job_feed.Cursor
-          ) -> tuple[list[Message], job_feed.Cursor, dict[str, Any], bool]:
+def _read(sessions: sessionmaker[Session], catalog: ModelCatalog, tenant_id: str, job_id: str,
+          cursor: job_feed.Cursor) -> tuple[list[Message], job_feed.Cursor, dict[str, Any], bool]:
     """One poll, in a worker thread with its own short session: (messages, new cursor, job, finished)."""
     with sessions() as session:
         batch = job_feed.read_since(session, tenant_id, job_id, cursor)
@@ -44,7 +45,7 @@ def _read(sessions: sessionmaker[Session], tenant_id: str, job_id: str, cursor: 
             cursor = job_feed.Cursor(cursor.transition, cursor.event, metric.id)
             messages.append(("metric", cursor.text(), MetricOut.from_row(metric).model_dump(mode="json")))
         drained = max(len(batch.transitions), len(batch.events), len(batch.metrics)) < job_feed.BATCH
-        return messages, cursor, JobOut.from_row(batch.job).model_dump(mode="json"), batch.finished and drained
+        return messages, cursor, JobOut.from_row(batch.job, catalog).model_dump(mode="json"), batch.finished and drained
 
 
 def _sse(event: str, event_id: str, data: dict[str, Any]) -> str:
@@ -56,8 +57,10 @@ async def _messages(request: Request, sessions: sessionmaker[Session], tenant_id
     yield f"retry: {int(max(poll, 1.0) * 1000)}\n\n"
     last_job: dict[str, Any] | None = None
     quiet_since = time.monotonic()
+    catalog = get_catalog(request)
     while True:
-        messages, cursor, job, finished = await anyio.to_thread.run_sync(_read, sessions, tenant_id, job_id, cursor)
+        messages, cursor, job, finished = await anyio.to_thread.run_sync(_read, sessions, catalog, tenant_id, job_id,
+                                                                          cursor)
         for event, event_id, data in messages:
             yield _sse(event, event_id, data)
         if job != last_job:

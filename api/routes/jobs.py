@@ -71,20 +71,21 @@ def create_job(body: JobCreate, session: SessionDep, tenant: TenantDep, catalog:
     job, _ = jobs.create_job(session, tenant.id, request, catalog=catalog,
                              idempotency_key=idempotency_key, enforce_cutoff=cutoff.enforce, today=cutoff.today)
     session.commit()
-    return JobOut.from_row(job)
+    return JobOut.from_row(job, catalog)
 
 
 @router.get("", response_model=Page[JobOut], summary="List jobs, newest first")
-def list_jobs(session: SessionDep, tenant: TenantDep, status: Annotated[JobStatus | None, Query()] = None,
-              limit: Limit = 20, after: After = None) -> Page[JobOut]:
+def list_jobs(session: SessionDep, tenant: TenantDep, catalog: CatalogDep,
+              status: Annotated[JobStatus | None, Query()] = None, limit: Limit = 20,
+              after: After = None) -> Page[JobOut]:
     rows, has_more = jobs.list_jobs(session, tenant.id, status=status.value if status else None, limit=limit,
                                     after=after)
-    return Page[JobOut](data=[JobOut.from_row(j) for j in rows], has_more=has_more)
+    return Page[JobOut](data=[JobOut.from_row(j, catalog) for j in rows], has_more=has_more)
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="Get a job")
-def read_job(job_id: str, session: SessionDep, tenant: TenantDep) -> JobOut:
-    return JobOut.from_row(jobs.get_job(session, tenant.id, job_id))
+def read_job(job_id: str, session: SessionDep, tenant: TenantDep, catalog: CatalogDep) -> JobOut:
+    return JobOut.from_row(jobs.get_job(session, tenant.id, job_id), catalog)
 
 
 @router.get("/{job_id}/transitions", response_model=Page[TransitionOut], summary="A job's state changes, oldest first")
@@ -145,24 +146,24 @@ def list_checkpoints(job_id: str, session: SessionDep, tenant: TenantDep, limit:
 
 @router.post("/{job_id}/cancel", status_code=202, response_model=JobOut, responses=CONFLICT,
              summary="Cancel a job")
-def cancel_job(job_id: str, session: SessionDep, tenant: TenantDep) -> JobOut:
+def cancel_job(job_id: str, session: SessionDep, tenant: TenantDep, catalog: CatalogDep) -> JobOut:
     """Accepted as ``cancelling``; the worker carries it to the provider. A finished job is 409."""
     job = jobs.request_cancel(session, tenant.id, job_id)
     session.commit()
-    return JobOut.from_row(job)
+    return JobOut.from_row(job, catalog)
 
 
 @router.post("/{job_id}/pause", response_model=JobOut, responses={**CONFLICT, **PROVIDER},
              summary="Pause a queued or running job")
-def pause_job(job_id: str, session: SessionDep, tenant: TenantDep) -> JobOut:
+def pause_job(job_id: str, session: SessionDep, tenant: TenantDep, catalog: CatalogDep) -> JobOut:
     job = jobs.request_pause(session, tenant.id, job_id)
     session.commit()
-    return JobOut.from_row(job)
+    return JobOut.from_row(job, catalog)
 
 
 @router.post("/{job_id}/resume", response_model=JobOut, responses={**CONFLICT, **PROVIDER},
              summary="Resume a paused job")
-def resume_job(job_id: str, session: SessionDep, tenant: TenantDep) -> JobOut:
+def resume_job(job_id: str, session: SessionDep, tenant: TenantDep, catalog: CatalogDep) -> JobOut:
     job = jobs.request_resume(session, tenant.id, job_id)
     session.commit()
-    return JobOut.from_row(job)
+    return JobOut.from_row(job, catalog)

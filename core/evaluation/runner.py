@@ -106,7 +106,7 @@ class EvaluationRunner:
         with self._sessions() as session:
             evaluation = session.get(Evaluation, evaluation_id)
             assert evaluation is not None
-            models = {t["key"]: t["model"] for t in evaluation.targets if t["kind"] != "baseline"}
+            models = {t["key"]: t.get("endpoint") or t["model"] for t in evaluation.targets if t["kind"] != "baseline"}
             rows = session.execute(select(EvaluationItem.id, EvaluationItem.target_key, EvaluationItem.input,
                                           EvaluationItem.truth).where(
                 EvaluationItem.evaluation_id == evaluation_id, EvaluationItem.status == "pending",

@@ -24,7 +24,7 @@ from core.evaluation.baseline import compute_baseline
 from core.evaluation.examples import read_held_out, training_replies
 from core.evaluation.pricing import estimate
 from core.evaluation.states import TERMINAL, EvaluationStatus, is_allowed
-from core.evaluation.targets import BASELINE_KEY, Target, resolve_targets
+from core.evaluation.targets import BASELINE_KEY, Target, resolve_targets, through_endpoints
 from core.models import Dataset, Evaluation, EvaluationItem, Job, utcnow
 from core.scoping import get_owned, owned, page
 from core.storage import BlobStore
@@ -57,6 +57,7 @@ class EvaluationRequest:
     max_tokens: int | None = None
     max_cost_usd: float | None = None
     within_pct: float = m.DEFAULT_WITHIN_PCT
+    endpoint: str | None = None  # what serves the job's model when its provider needs one deployed
 
 
 def _at(value: Any) -> str:
@@ -134,6 +135,7 @@ def create_evaluation(session: Session, tenant_id: str, job_id: str, request: Ev
         raise Unprocessable("models must be 'checkpoints' (or left out)", details={"param": "models"})
     targets = resolve_targets(session, tenant_id, job, request.compare_with, catalog=catalog,
                               with_checkpoints=request.models == "checkpoints")
+    targets = through_endpoints(session, job, targets, catalog=catalog, endpoint=request.endpoint)
     held_out_set = get_owned(session, Dataset, tenant_id, request.dataset_id)
     if held_out_set.id == job.training_dataset_id:
         raise Unprocessable(f"dataset {held_out_set.id} is the job's training data; evaluate on held-out "
@@ -156,7 +158,8 @@ def create_evaluation(session: Session, tenant_id: str, job_id: str, request: Ev
             "rank_by": request.rank_by or DEFAULT_RANK_BY[request.task], "max_examples": request.max_examples,
             "concurrency": request.concurrency, "temperature": request.temperature, "seed": request.seed,
             "max_tokens": request.max_tokens, "max_cost_usd": request.max_cost_usd, "within_pct": request.within_pct,
-            "labels": labels, "estimate": money, "provider": job.provider}
+            "labels": labels, "estimate": money, "provider": job.provider,
+            "endpoint": request.endpoint}
     evaluation = Evaluation(
         tenant_id=tenant_id, job_id=job.id, dataset_id=held_out_set.id, task=request.task,
         status=EvaluationStatus.QUEUED.value, spec=spec, targets=[t.as_dict() for t in targets], baseline=baseline,

@@ -8,7 +8,7 @@ unknown one does.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -17,6 +17,7 @@ from core.catalog import ModelCatalog
 from core.errors import Conflict, NotFound, Unprocessable
 from core.models import Checkpoint, Job
 from core.scoping import get_owned, owned
+from core.serving import require_endpoint, serving_for
 
 BASELINE_KEY = "baseline"
 FINE_TUNED_KEY = "fine_tuned"
@@ -37,6 +38,7 @@ class Target:
     step: int | None = None
     input_price: float | None = None
     output_price: float | None = None
+    endpoint: str | None = None  # the endpoint or deployment the user named, called instead of ``model``
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,3 +132,30 @@ def resolve_targets(session: Session, tenant_id: str, job: Job, compare_with: li
         if all(t.key != target.key and (t.model is None or t.model != target.model) for t in targets):
             targets.append(target)
     return targets
+
+
+def through_endpoints(session: Session, job: Job, targets: list[Target], *, catalog: ModelCatalog,
+                      endpoint: str | None) -> list[Target]:
+    """Route each fine-tuned target the way its provider serves it (see ``core.serving``).
+
+    The evaluated job's model goes through ``endpoint`` when it needs one; any other model that
+    needs one (a compared job, a checkpoint) is refused with the step to take: one evaluation
+    names one endpoint, and the service never deploys one itself.
+    """
+    routed = []
+    for target in targets:
+        owner = job if target.job_id == job.id else session.get(Job, target.job_id) if target.job_id else None
+        if owner is None or target.model is None:
+            routed.append(target)
+            continue
+        serving = serving_for(provider=owner.provider, base_model=owner.model, fine_tuned_model=target.model,
+                              catalog=catalog, hyperparameters=owner.hyperparameters,
+                              resolved_hyperparameters=owner.resolved_hyperparameters)
+        if target.key == FINE_TUNED_KEY:
+            called = require_endpoint(serving, endpoint, job_id=owner.id)
+            routed.append(replace(target, endpoint=called if called != target.model else None))
+            continue
+        param = "models" if target.kind == "checkpoint" else "compare_with"
+        require_endpoint(serving, None, job_id=owner.id, param=param)
+        routed.append(target)
+    return routed

@@ -26,6 +26,15 @@ class JobError(_Model):
     param: str | None = None
 
 
+class Serving(_Model):
+    """How a job's model can be called: ``serverless`` now, or only after you deploy an endpoint."""
+
+    mode: str
+    model: str
+    endpoint_required: bool
+    how: str
+
+
 class Job(_Model):
     id: str
     status: JobStatus
@@ -42,6 +51,7 @@ class Job(_Model):
     metadata: dict[str, Any] = Field(default_factory=dict)
     wandb: dict[str, Any] | None = None
     fine_tuned_model: str | None = None
+    serving: Serving | None = None
     error: JobError | None = None
     trained_tokens: int | None = None
     estimated_cost_usd: float | None = None

@@ -273,7 +273,8 @@ class FineTuner:
 
         ``task`` is ``number``, ``label``, ``text`` or ``json``; ``compare_with`` adds ``base``, job or
         checkpoint ids or other models (the baseline is always reported); ``options`` go into the body
-        as is (``metrics``, ``models="checkpoints"``, ``rank_by``, ``max_examples``, ``max_cost_usd``...).
+        as is (``metrics``, ``models="checkpoints"``, ``rank_by``, ``max_examples``, ``max_cost_usd``,
+        ``endpoint`` when the job's ``serving.endpoint_required``: the endpoint you deployed...).
         Returns at once, ``queued``: poll :meth:`get_evaluation` until ``done``.
         """
         dataset_id = self._dataset_id(test_file_id)

@@ -17,7 +17,15 @@ from typing import Any, cast
 import pytest
 import together
 from pydantic import BaseModel, TypeAdapter
-from together.types import FileList, FileResponse, FinetuneResponse, FineTuningListResponse
+from together.types import (
+    Endpoint,
+    EndpointDeleteResponse,
+    EndpointDeployment,
+    FileList,
+    FileResponse,
+    FinetuneResponse,
+    FineTuningListResponse,
+)
 from together.types.chat.chat_completion import ChatCompletion
 from together.types.fine_tuning_cancel_response import FineTuningCancelResponse
 from together.types.fine_tuning_estimate_price_response import FineTuningEstimatePriceResponse
@@ -39,6 +47,25 @@ JOB_FIELDS = {"id": STR, "status": STR, "created_at": STR, "updated_at": STR, "m
               "model_output_name": STR, "training_file": STR, "n_epochs": INT, "learning_rate": NUM,
               "user_id": STR, "training_type": DICT, "training_method": DICT}
 EVENT_FIELDS = {"object": STR, "created_at": STR, "message": STR, "type": STR, "level": STR}
+ENDPOINT_FIELDS = {"id": STR, "name": STR, "createdAt": STR, "endpointType": STR, "projectId": STR,
+                   "deployments": LIST, "trafficSplit": LIST, "visibility": STR}
+DEPLOYMENT_FIELDS = {"id": STR, "name": STR, "model": STR, "endpointId": STR, "status": DICT, "hardware": STR,
+                     "autoscaling": DICT, "createdAt": STR}
+PROJECT = "proj-emulator"
+
+
+class _Page(BaseModel):
+    """The SDK's cursor page (``SyncCursorPagination``) as a plain model to validate a list against."""
+
+    data: list[Endpoint]
+    next_cursor: str | None = None
+
+
+class _DeploymentPage(BaseModel):
+    data: list[EndpointDeployment]
+    next_cursor: str | None = None
+
+
 CONTRACT: list[tuple[str, str, Any, dict[str, Any]]] = [
     ("GET", "/v1/files", FileList, {"data": LIST}),
     ("POST", "/v1/files/*/preprocess", FileResponse, {"id": STR, "object": STR, "bytes": INT, "created_at": INT,
@@ -55,10 +82,19 @@ CONTRACT: list[tuple[str, str, Any, dict[str, Any]]] = [
     ("GET", "/v1/fine-tunes/*/checkpoints", FineTuningListCheckpointsResponse, {"data": LIST}),
     ("GET", "/v1/fine-tunes/*/metrics", FineTuningListMetricsResponse, {"metrics": LIST}),
     ("GET", "/v1/fine-tunes/*", FinetuneResponse, {**JOB_FIELDS, "events": LIST}),
+    ("POST", "/v2/projects/*/endpoints", Endpoint, ENDPOINT_FIELDS),
+    ("GET", "/v2/projects/*/endpoints", _Page, {"data": LIST}),
+    ("GET", "/v2/projects/*/endpoints/*", Endpoint, ENDPOINT_FIELDS),
+    ("PATCH", "/v2/projects/*/endpoints/*", Endpoint, ENDPOINT_FIELDS),
+    ("DELETE", "/v2/projects/*/endpoints/*", EndpointDeleteResponse, {}),
+    ("POST", "/v2/projects/*/endpoints/*/deployments", EndpointDeployment, DEPLOYMENT_FIELDS),
+    ("GET", "/v2/projects/*/endpoints/*/deployments", _DeploymentPage, {"data": LIST}),
+    ("GET", "/v2/projects/*/endpoints/*/deployments/*", EndpointDeployment, DEPLOYMENT_FIELDS),
     ("POST", "/v1/chat/completions", ChatCompletion, {"id": STR, "object": STR, "created": INT, "model": STR,
                                                       "choices": LIST, "usage": DICT}),
 ]
 ITEM_FIELDS: dict[str, dict[str, Any]] = {"/v1/fine-tunes": JOB_FIELDS, "/v1/files": {"id": STR, "filename": STR},
+               "endpoints": ENDPOINT_FIELDS, "deployments": DEPLOYMENT_FIELDS,
                "events": EVENT_FIELDS, "checkpoints": {"checkpoint_type": STR, "created_at": STR, "path": STR,
                                                        "step": INT}}
 
@@ -93,7 +129,7 @@ def check_exchange(exchange: Exchange, prefix: str) -> None:
                 assert issubclass(sdk_type, BaseModel)
                 sdk_type.model_validate(body)
             _require(body, fields, f"{method} {path}")
-            for key in ("/v1/fine-tunes", "/v1/files", "events", "checkpoints"):
+            for key in ("/v1/fine-tunes", "/v1/files", "events", "checkpoints", "endpoints", "deployments"):
                 if isinstance(body.get("data"), list) and (path == key or path.endswith("/" + key)):
                     for item in body["data"]:
                         _require(item, ITEM_FIELDS[key], f"{method} {path} item")
@@ -175,9 +211,35 @@ def test_a_model_without_serverless_lora_answers_only_through_an_endpoint(client
     job = client.fine_tuning.create(training_file=_upload(client, tmp_path), model=NOT_SERVERLESS, n_epochs=1)
     done = _finish(client, job.id)
 
+    model = str(done.x_model_output_name)
     with pytest.raises(together.BadRequestError, match="dedicated endpoint"):
-        client.chat.completions.create(model=str(done.x_model_output_name),
-                                       messages=[{"role": "user", "content": "hi"}])
+        client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+
+    endpoint = client.endpoints.create(project_id=PROJECT, name="fruit")
+    assert endpoint.name == f"{PROJECT}/fruit" and endpoint.deployments == []
+    deployment = client.endpoints.deployments.create(endpoint.id, project_id=PROJECT, name="v1", model=model,
+                                                     autoscaling={"min_replicas": 1, "max_replicas": 1})
+    assert deployment.status.state == "DEPLOYMENT_STATE_PROVISIONING"
+    question = [{"role": "user", "content": "How much does one apple cost in aisle 0?"}]
+    with pytest.raises(together.InternalServerError, match="no ready deployment"):
+        client.chat.completions.create(model=endpoint.name, messages=question)  # type: ignore[arg-type]
+    deadline = time.monotonic() + 20
+    while client.endpoints.deployments.retrieve(deployment.id, endpoint_id=endpoint.id, project_id=PROJECT
+                                                ).status.state != "DEPLOYMENT_STATE_READY":
+        assert time.monotonic() < deadline, "the deployment never became ready"
+        time.sleep(0.1)
+
+    answer = client.chat.completions.create(model=endpoint.name, messages=question)  # type: ignore[arg-type]
+    assert answer.choices[0].message is not None
+    assert answer.choices[0].message.content == "One apple in aisle 0 costs 1 coins."
+    assert endpoint.id in [e.id for e in client.endpoints.list(project_id=PROJECT)]
+    assert [d.id for d in client.endpoints.deployments.list(endpoint.id, project_id=PROJECT)] == [deployment.id]
+    assert client.endpoints.retrieve(endpoint.id, project_id=PROJECT).deployments[0].state == "DEPLOYMENT_STATE_READY"
+    client.endpoints.delete(endpoint.id, project_id=PROJECT)
+    with pytest.raises(together.NotFoundError):
+        client.endpoints.retrieve(endpoint.id, project_id=PROJECT)
+    with pytest.raises(together.BadRequestError, match="dedicated endpoint"):
+        client.chat.completions.create(model=model, messages=question)  # type: ignore[arg-type]
 
 
 def test_cancel_ends_the_job_and_a_second_cancel_is_refused(client: together.Together, tmp_path: Path) -> None:
