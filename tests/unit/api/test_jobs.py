@@ -24,9 +24,9 @@ from tests.fixtures.evaluation import succeeded_job
 JOB_FIELDS = {
     "id", "object", "status", "model", "provider", "provider_job_id", "method", "hyperparameters",
     "resolved_hyperparameters", "training_dataset_id", "validation_dataset_id", "training_file_id",
-    "validation_file_id", "suffix", "seed", "metadata", "wandb", "fine_tuned_model", "serving", "error", "trained_tokens",
-    "estimated_cost_usd", "estimated_finish", "overfitting_suspected", "overfitting_step", "created_at",
-    "updated_at", "status_changed_at", "finished_at",
+    "validation_file_id", "suffix", "seed", "metadata", "wandb", "fine_tuned_model", "serving", "error",
+    "trained_tokens", "estimated_cost_usd", "estimated_finish", "overfitting_suspected", "overfitting_step",
+    "created_at", "updated_at", "status_changed_at", "finished_at",
 }
 
 
