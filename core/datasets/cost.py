@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.catalog import DEFAULT_TOKEN_LIMIT, ModelCatalog
+from core.catalog import DEFAULT_TOKEN_LIMIT, ModelCatalog, ModelEntry
 
 CATALOG_PATH_ENV = "FINETUNER_MODEL_CATALOG_PATH"
 
@@ -55,6 +55,9 @@ class Target:
     price_per_million_usd: float | None
     model: str | None = None
     known_model: bool = True  # False: ``model`` is not in the catalog and the defaults above were assumed
+    # "estimated": ``encoding`` stands in for a tokenizer we have no offline vocabulary of (Together's
+    # open models, or a model the catalog does not know), so counts and cost are approximate.
+    token_count_method: str = "exact"
 
 
 def resolve_target(
@@ -67,13 +70,26 @@ def resolve_target(
     """
     if catalog is None:
         catalog = load_catalog()
-    return Target(
-        encoding=encoding or catalog.encoding_for(model, provider),
-        token_limit=catalog.token_limit_for(model, provider),
-        price_per_million_usd=catalog.price_for(model, provider),
-        model=model,
-        known_model=model is None or catalog.find(model, provider) is not None,
-    )
+    entry = _find_anywhere(catalog, model, provider) if model else None
+    if entry is None:
+        return Target(encoding=encoding or catalog.encoding_for(None), token_limit=catalog.token_limit_for(None),
+                      price_per_million_usd=None, model=model, known_model=model is None,
+                      token_count_method="exact" if model is None else "estimated")
+    return Target(encoding=encoding or entry.encoding, token_limit=entry.token_limit,
+                  price_per_million_usd=entry.price_per_million_usd, model=model, known_model=True,
+                  token_count_method=entry.token_count_method)
+
+
+def _find_anywhere(catalog: ModelCatalog, model: str, provider: str) -> ModelEntry | None:
+    """The model under ``provider``, else under whichever provider lists it: an upload names a model,
+    not a provider, and model names do not collide across providers (Azure's are OpenAI's)."""
+    entry = catalog.find(model, provider)
+    if entry is not None:
+        return entry
+    for other in sorted({e.provider for e in catalog.entries()} - {provider}):
+        if (entry := catalog.find(model, other)) is not None:
+            return entry
+    return None
 
 
 def load_catalog() -> ModelCatalog:

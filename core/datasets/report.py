@@ -7,6 +7,8 @@ mixed formats, tool calls, ...). Counts are *examples* (lines) with the problem,
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 # The cookbook's keys, judged by today's OpenAI format (tool calls without content are fine).
@@ -109,6 +111,9 @@ class DatasetReport(BaseModel):
     size_bytes: int
     charset: str = Field(description="utf-8, or utf-8-sig when the file starts with a byte-order mark")
     encoding: str = Field(description="the tokenizer encoding the counts use")
+    token_count_method: Literal["exact", "estimated"] = Field(
+        default="exact", description="estimated: the model's own tokenizer has no offline vocabulary here "
+                                     "(Together's open models, unknown models), so `encoding` stands in")
     model: str | None = None
     columns: list[str] | None = Field(default=None, description="CSV/TSV: the (prompt, completion) columns used")
     error_counts: dict[str, int]

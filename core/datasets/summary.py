@@ -47,6 +47,7 @@ def build_report(tally: Tally, target: Target, *, fmt: str, size: int, columns: 
         size_bytes=size,
         charset="utf-8-sig" if tally.has_bom else "utf-8",
         encoding=target.encoding,
+        token_count_method="estimated" if target.token_count_method == "estimated" else "exact",
         model=target.model,
         columns=list(columns) if columns else None,
         error_counts={code: error_counts.get(code, 0) for code in ERROR_CODES}

@@ -69,3 +69,14 @@ def test_operator_price_override_is_used(tmp_path: Path, monkeypatch: pytest.Mon
     assert report.estimated_cost_usd == round(report.charged_tokens / 1e6, 6)
     warning = report.warning("over_token_limit")
     assert warning is not None and warning.count == 103
+
+
+def test_a_together_model_counts_are_marked_estimated_and_name_the_encoding_used(drone_path: Path) -> None:
+    llama = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"  # no offline vocabulary of Llama's tokenizer here
+    report = validate_file(drone_path, model=llama)
+    assert (report.token_count_method, report.encoding) == ("estimated", "cl100k_base")
+    assert (report.token_limit, report.price_per_million_usd) == (131_072, 0.48), "limits and price from the catalog"
+    assert not [w for w in report.warnings if w.code == "unknown_model"], "a Together model is a known model"
+    assert validate_file(drone_path, model="gpt-4o-mini").token_count_method == "exact"
+    assert validate_file(drone_path, model="my-own-model").token_count_method == "estimated"
+    assert validate_file(drone_path).token_count_method == "exact"
