@@ -57,13 +57,18 @@ def test_together_jobs_survive_sigkill_during_upload_and_create(
     final = recovery.wait_all_terminal(job_ids, timeout=120)
 
     assert Counter(final.values()) == {"succeeded": N_JOBS}, (final, kills)
+    _assert_one_together_job_per_job_and_one_upload_per_file(together, job_ids, f"kills: {kills}")
+    assert len(kills) == 2
+
+
+def _assert_one_together_job_per_job_and_one_upload_per_file(together: RunningEmulator, job_ids: list[str],
+                                                             what: str) -> None:
     listed = together.together_client().fine_tuning.list().data
     tags = Counter(tag_of(j.suffix) for j in listed)
-    assert len(listed) == N_JOBS, f"{len(listed)} Together jobs for {N_JOBS} jobs; kills: {kills}"
+    assert len(listed) == N_JOBS, f"{len(listed)} Together jobs for {N_JOBS} jobs; {what}"
     assert set(tags) == {job_tag(j) for j in job_ids} and max(tags.values()) == 1, "one Together job per job"
     files = together.together_client().files.list().data
-    assert len(files) == N_FILES, f"{len(files)} files uploaded for {N_FILES} datasets; kills: {kills}"
-    assert len(kills) == 2
+    assert len(files) == N_FILES, f"{len(files)} files uploaded for {N_FILES} datasets; {what}"
 
 
 #: Half of the uploads' finishing calls and job creations are done, then answered past the worker's 2 s timeout.
@@ -92,9 +97,4 @@ def test_together_answers_lost_and_random_kills_still_make_one_together_job_per_
         print(f"Together: {lost} answers lost, 2 kills: {Counter(final.values())}")
         assert lost > 0, "the fault should have fired"
         assert Counter(final.values()) == {"succeeded": N_JOBS}, final
-        listed = together.together_client().fine_tuning.list().data
-        tags = Counter(tag_of(j.suffix) for j in listed)
-        assert len(listed) == N_JOBS, f"{len(listed)} Together jobs for {N_JOBS} jobs ({lost} answers lost)"
-        assert set(tags) == {job_tag(j) for j in job_ids} and max(tags.values()) == 1, "one Together job per job"
-        files = together.together_client().files.list().data
-        assert len(files) == N_FILES, f"{len(files)} files uploaded for {N_FILES} datasets ({lost} answers lost)"
+        _assert_one_together_job_per_job_and_one_upload_per_file(together, job_ids, f"{lost} answers lost")
