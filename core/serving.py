@@ -86,10 +86,10 @@ def require_endpoint(serving: Serving, endpoint: str | None, *, job_id: str, par
                  "serving": serving.mode})
 
 
-def serving_of_job(job: Job, catalog: ModelCatalog) -> Serving | None:
-    """The job's result's serving, or None while it has no fine-tuned model."""
-    if job.fine_tuned_model is None:
+def serving_of_job(job: Job, catalog: ModelCatalog, model: str | None = None) -> Serving | None:
+    """How the job's result (or ``model``, one of its checkpoints) is served; None while there is none."""
+    model = model or job.fine_tuned_model
+    if model is None:
         return None
-    return serving_for(provider=job.provider, base_model=job.model, fine_tuned_model=job.fine_tuned_model,
-                       catalog=catalog, hyperparameters=job.hyperparameters,
-                       resolved_hyperparameters=job.resolved_hyperparameters)
+    return serving_for(provider=job.provider, base_model=job.model, fine_tuned_model=model, catalog=catalog,
+                       hyperparameters=job.hyperparameters, resolved_hyperparameters=job.resolved_hyperparameters)

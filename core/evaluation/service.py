@@ -135,7 +135,7 @@ def create_evaluation(session: Session, tenant_id: str, job_id: str, request: Ev
         raise Unprocessable("models must be 'checkpoints' (or left out)", details={"param": "models"})
     targets = resolve_targets(session, tenant_id, job, request.compare_with, catalog=catalog,
                               with_checkpoints=request.models == "checkpoints")
-    targets = through_endpoints(session, job, targets, catalog=catalog, endpoint=request.endpoint)
+    targets = through_endpoints(session, targets, catalog=catalog, endpoint=request.endpoint)
     held_out_set = get_owned(session, Dataset, tenant_id, request.dataset_id)
     if held_out_set.id == job.training_dataset_id:
         raise Unprocessable(f"dataset {held_out_set.id} is the job's training data; evaluate on held-out "

@@ -17,7 +17,7 @@ from core.catalog import ModelCatalog
 from core.errors import Conflict, NotFound, Unprocessable
 from core.models import Checkpoint, Job
 from core.scoping import get_owned, owned
-from core.serving import require_endpoint, serving_for
+from core.serving import require_endpoint, serving_of_job
 
 BASELINE_KEY = "baseline"
 FINE_TUNED_KEY = "fine_tuned"
@@ -134,7 +134,7 @@ def resolve_targets(session: Session, tenant_id: str, job: Job, compare_with: li
     return targets
 
 
-def through_endpoints(session: Session, job: Job, targets: list[Target], *, catalog: ModelCatalog,
+def through_endpoints(session: Session, targets: list[Target], *, catalog: ModelCatalog,
                       endpoint: str | None) -> list[Target]:
     """Route each fine-tuned target the way its provider serves it (see ``core.serving``).
 
@@ -144,13 +144,11 @@ def through_endpoints(session: Session, job: Job, targets: list[Target], *, cata
     """
     routed = []
     for target in targets:
-        owner = job if target.job_id == job.id else session.get(Job, target.job_id) if target.job_id else None
-        if owner is None or target.model is None:
+        owner = session.get(Job, target.job_id) if target.job_id else None  # loaded already: no query
+        serving = serving_of_job(owner, catalog, model=target.model) if owner and target.model else None
+        if owner is None or serving is None:
             routed.append(target)
             continue
-        serving = serving_for(provider=owner.provider, base_model=owner.model, fine_tuned_model=target.model,
-                              catalog=catalog, hyperparameters=owner.hyperparameters,
-                              resolved_hyperparameters=owner.resolved_hyperparameters)
         if target.key == FINE_TUNED_KEY:
             called = require_endpoint(serving, endpoint, job_id=owner.id)
             routed.append(replace(target, endpoint=called if called != target.model else None))

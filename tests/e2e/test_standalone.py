@@ -27,7 +27,7 @@ SKIP = shutil.ignore_patterns(".git", ".venv", "venv", "var", "test-artifacts", 
 
 
 def test_opening_a_file_beside_the_repository_fails_the_test() -> None:
-    sibling = ROOT.parent / "shared" / "datasets" / "toy_chat_fine_tuning.jsonl"
+    sibling = ROOT.parent / "a-sibling-checkout" / "toy_chat_fine_tuning.jsonl"  # any path beside the checkout
     try:
         with pytest.raises(repo_guard.OutsideRepositoryError, match="outside the repository"):
             sibling.open("rb")
